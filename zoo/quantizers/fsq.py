@@ -1,0 +1,97 @@
+"""Finite scalar quantization.
+
+Mentzer et al., "Finite Scalar Quantization: VQ-VAE Made Simple", ICLR 2024
+(arXiv:2309.15505). Each of ``len(levels)`` channels is bounded with a shifted tanh and rounded to
+one of ``levels[i]`` values; the implicit codebook is the product grid of size ``prod(levels)``.
+
+Bounding follows the reference formulation with ``atanh`` for the even-level shift (the paper's
+listing uses ``tan``, identical for odd levels where the shift is 0):
+``half_l = (L - 1)(1 + eps)/2``, ``offset = 0.5 if L even else 0``,
+``bounded = tanh(z + atanh(offset / half_l)) * half_l - offset``, then ``round`` and divide by
+``L // 2`` so values lie in ``[-1, 1]``.
+
+Index convention: mixed radix with the FIRST channel least significant,
+``code = sum_i digit_i * prod(levels[:i])`` with ``digit_i = round(bounded_i) + L_i // 2`` in
+``[0, L_i)`` — the same as the reference and vector-quantize-pytorch.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from zoo.outputs import QuantizerOutput
+from zoo.quantizers._utils import code_usage_metrics, straight_through
+from zoo.quantizers.base import Quantizer, register_quantizer
+
+_EPS = 1e-3
+
+
+@register_quantizer("fsq")
+class FSQ(Quantizer):
+    """Finite scalar quantization (one implicit codebook of ``prod(levels)`` entries).
+
+    Args:
+        levels: number of values per channel, each >= 2.
+        dim: input width; when it differs from ``len(levels)``, linear projections map
+            ``dim -> len(levels)`` before and ``len(levels) -> dim`` after quantization.
+    """
+
+    example_kwargs = {"levels": [5, 4, 3], "dim": 8}
+
+    def __init__(self, *, levels: list[int], dim: int | None = None) -> None:
+        super().__init__()
+        levels = [int(v) for v in levels]
+        if not levels or min(levels) < 2:
+            raise ValueError(f"FSQ: every level must be >= 2, got levels={levels}")
+        self.levels = levels
+        self.dim = int(dim) if dim is not None else len(levels)
+        self.codebook_size = 1
+        for v in levels:
+            self.codebook_size *= v
+        self.num_codebooks = 1
+        lv = torch.tensor(levels, dtype=torch.float32)
+        basis = torch.cumprod(torch.tensor([1] + levels[:-1], dtype=torch.int64), 0)
+        self.register_buffer("_levels", lv, persistent=False)
+        self.register_buffer("_basis", basis, persistent=False)
+        needs_proj = self.dim != len(levels)
+        self.project_in = nn.Linear(self.dim, len(levels)) if needs_proj else nn.Identity()
+        self.project_out = nn.Linear(len(levels), self.dim) if needs_proj else nn.Identity()
+
+    def _bound(self, z: Tensor) -> Tensor:
+        half_l = (self._levels - 1) * (1 + _EPS) / 2
+        offset = torch.where(self._levels % 2 == 0, 0.5, 0.0)
+        shift = torch.atanh(offset / half_l)
+        return torch.tanh(z + shift) * half_l - offset
+
+    def _half_width(self) -> Tensor:
+        return torch.div(self._levels, 2, rounding_mode="floor")
+
+    def _grid_values(self, z: Tensor) -> Tensor:
+        """Quantized values in [-1, 1] (no gradient path)."""
+        return torch.round(self._bound(z)) / self._half_width()
+
+    def _values_to_codes(self, values: Tensor) -> Tensor:
+        hw = self._half_width()
+        digits = torch.round(values * hw + hw).long()
+        return (digits * self._basis).sum(-1, keepdim=True)
+
+    def _forward(self, z: Tensor) -> QuantizerOutput:
+        h = self.project_in(z)
+        bounded = self._bound(h)
+        values = straight_through(bounded, torch.round(bounded)) / self._half_width()
+        codes = self._values_to_codes(values.detach())
+        return QuantizerOutput(
+            quantized=self.project_out(values),
+            codes=codes,
+            loss=z.new_zeros(()),
+            metrics=code_usage_metrics(codes, self.codebook_size),
+        )
+
+    def _encode(self, z: Tensor) -> Tensor:
+        return self._values_to_codes(self._grid_values(self.project_in(z)))
+
+    def _decode(self, codes: Tensor) -> Tensor:
+        digits = torch.div(codes, self._basis, rounding_mode="floor") % self._levels.long()
+        hw = self._half_width()
+        return self.project_out((digits.float() - hw) / hw)
