@@ -15,6 +15,9 @@ from zoo.quantizers.base import (
 
 # Importing the method modules registers them.
 from zoo.quantizers import fsq  # noqa: E402,F401  isort: skip
+from zoo.quantizers import dimwise, grouped, residual  # noqa: E402,F401  isort: skip
+from zoo.quantizers import bsq, lfq  # noqa: E402,F401  isort: skip
+from zoo.quantizers import vq  # noqa: E402,F401  isort: skip
 
 __all__ = [
     "Quantizer",

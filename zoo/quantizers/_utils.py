@@ -30,8 +30,12 @@ def all_reduce_mean(t: Tensor) -> Tensor:
 
 
 def straight_through(z: Tensor, q: Tensor) -> Tensor:
-    """Value of ``q``, gradient of the identity to ``z`` (exactly ones)."""
-    return z + (q - z).detach()
+    """Value of ``q`` (bit for bit), gradient of the identity to ``z`` (exactly ones).
+
+    Written ``q + (z - sg(z))`` rather than ``z + sg(q - z)``: the latter can differ from ``q`` in
+    the last float bit, which would break ``decode(encode(z)) == forward(z).quantized``.
+    """
+    return q.detach() + (z - z.detach())
 
 
 def rotation_trick(z: Tensor, q: Tensor, eps: float = 1e-6) -> Tensor:

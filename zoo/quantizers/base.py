@@ -29,7 +29,9 @@ def register_quantizer(name: str) -> Callable[[type[Quantizer]], type[Quantizer]
 
     def wrap(cls: type[Quantizer]) -> type[Quantizer]:
         if name in _QUANTIZERS and _QUANTIZERS[name] is not cls:
-            raise ValueError(f"quantizer name {name!r} is already registered to {_QUANTIZERS[name]}")
+            raise ValueError(
+                f"quantizer name {name!r} is already registered to {_QUANTIZERS[name]}"
+            )
         cls.name = name
         _QUANTIZERS[name] = cls
         return cls
@@ -47,7 +49,8 @@ def get_quantizer_class(name: str) -> type[Quantizer]:
         close = difflib.get_close_matches(name, list(_QUANTIZERS), n=3, cutoff=0.4)
         hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
         raise ValueError(
-            f"unknown quantizer {name!r}.{hint} Registered quantizers: {', '.join(list_quantizers())}."
+            f"unknown quantizer {name!r}.{hint} "
+            f"Registered quantizers: {', '.join(list_quantizers())}."
         )
     return _QUANTIZERS[name]
 
@@ -119,7 +122,7 @@ class Quantizer(nn.Module):
         return restore(codes)
 
     def decode(self, codes: Tensor) -> Tensor:
-        """Quantized vectors (float32, ``(..., dim)``) from codes of shape ``(..., num_codebooks)``."""
+        """Quantized vectors (float32, ``(..., dim)``) from codes ``(..., num_codebooks)``."""
         self._check_codes(codes)
         cb, restore = _to_bnd(codes)
         with torch.autocast(device_type=codes.device.type, enabled=False):
@@ -152,7 +155,7 @@ class Quantizer(nn.Module):
         if not z.is_floating_point():
             raise TypeError(
                 f"{self._label}: expected a floating-point z of shape (..., {self.dim}), got dtype "
-                f"{z.dtype}; integer codes go to decode(), continuous latents to forward()/encode()."
+                f"{z.dtype}; integer codes go to decode(), latents to forward()/encode()."
             )
         if z.ndim == 0 or z.shape[-1] != self.dim:
             raise ValueError(
@@ -169,7 +172,9 @@ class Quantizer(nn.Module):
 
     def _check_codes(self, codes: Tensor) -> None:
         if not isinstance(codes, Tensor):
-            raise TypeError(f"{self._label}: expected a torch.Tensor of codes, got {type(codes).__name__}")
+            raise TypeError(
+                f"{self._label}: expected a torch.Tensor of codes, got {type(codes).__name__}"
+            )
         if codes.is_floating_point() or codes.is_complex() or codes.dtype == torch.bool:
             raise TypeError(
                 f"{self._label}: expected integer codes of shape (..., {self.num_codebooks}), got "
@@ -185,7 +190,9 @@ class Quantizer(nn.Module):
                 if self.accepts_code_prefix
                 else f"(..., {self.num_codebooks})"
             )
-            raise ValueError(f"{self._label}: expected codes of shape {want}, got {tuple(codes.shape)}")
+            raise ValueError(
+                f"{self._label}: expected codes of shape {want}, got {tuple(codes.shape)}"
+            )
         if codes.numel() and (codes.min() < 0 or codes.max() >= self.codebook_size):
             raise ValueError(
                 f"{self._label}: codes must lie in [0, {self.codebook_size}), got values in "

@@ -1,0 +1,358 @@
+"""Codebook vector quantization (VQ).
+
+Each token ``z`` (``dim`` channels) is replaced by its nearest entry of one codebook of
+``codebook_size`` vectors; the code is that entry's 0-based index. Variants, all in one class:
+
+- learned codebook with codebook + commitment losses: van den Oord et al., "Neural Discrete
+  Representation Learning" (VQ-VAE), NeurIPS 2017 (arXiv:1711.00937).
+- EMA codebook updates with Laplace-smoothed cluster sizes: Razavi et al., "Generating Diverse
+  High-Fidelity Images with VQ-VAE-2", NeurIPS 2019 (arXiv:1906.00446), appendix of VQ-VAE.
+- factorized low-dimensional lookup (``codebook_dim``) and l2-normalised codes
+  (``distance="cosine"``): Yu et al., "Vector-quantized Image Modeling with Improved VQGAN"
+  (ViT-VQGAN), ICLR 2022 (arXiv:2110.04627).
+- rotation-trick gradients instead of straight-through: Fifty et al., "Restructuring Vector
+  Quantization with the Rotation Trick", 2024 (arXiv:2410.06424).
+- SimVQ: a frozen random codebook ``C`` and a learned linear map ``W``; the effective codebook is
+  ``C W``: Zhu et al., "Addressing Representation Collapse in Vector Quantized Models with One
+  Linear Layer", 2024 (arXiv:2411.02038).
+
+Nearest neighbours are found with one matmul per chunk of tokens
+(``argmin ||z||^2 - 2 z E^T + ||E||^2``) under ``no_grad``, the chunk sized so the
+``(tokens, codebook_size)`` distance matrix never exceeds ``max_distance_bytes`` (64 MiB by
+default): memory stays bounded at 16k+ codes and any number of tokens.
+
+Every statistic that changes the codebook (EMA sums and cluster sizes, k-means sums, the data
+vectors used for k-means seeds and dead-code restarts) is identical on all ranks: sums are
+all-reduced and sampled vectors come from rank 0, so codebooks never diverge under DDP.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from zoo.outputs import QuantizerOutput
+from zoo.quantizers._utils import (
+    all_reduce_sum,
+    code_usage_metrics,
+    is_distributed,
+    rotation_trick,
+)
+from zoo.quantizers.base import Quantizer, register_quantizer
+
+#: Laplace smoothing of EMA cluster sizes (Razavi et al. 2019): keeps never-used codes finite.
+_LAPLACE_EPS = 1e-5
+#: Decay of the cluster-size EMA that drives dead-code restarts when the codebook is learned
+#: (with an EMA codebook the cluster sizes are the EMA's own, decayed by ``ema``).
+_LEARNED_USAGE_DECAY = 0.99
+
+
+@register_quantizer("vq")
+class VQ(Quantizer):
+    """Vector quantization with one codebook (codes ``(..., 1)`` in ``[0, codebook_size)``).
+
+    The input ``z`` is ``(..., dim)`` float (channels last, any range). It is projected to
+    ``codebook_dim`` channels (identity when equal to ``dim``), l2-normalised when
+    ``distance="cosine"``, matched to its nearest codeword, and the codeword is projected back to
+    ``dim``. With ``distance="cosine"`` the quantized output (before ``project_out``) is the
+    *unit-norm* codeword, not a rescaled copy of ``z``: decode gives the same vectors.
+
+    Args:
+        dim: input width.
+        codebook_size: number of codewords, >= 2.
+        codebook_dim: width of the lookup space; when it differs from ``dim`` (factorized codes),
+            linear projections ``dim -> codebook_dim`` and ``codebook_dim -> dim`` wrap the lookup.
+        distance: ``"l2"`` (Euclidean nearest neighbour) or ``"cosine"`` (inputs and codewords
+            l2-normalised; the quantized vectors lie on the unit sphere of the lookup space).
+        ema: decay in (0, 1) of the EMA codebook update (Razavi et al.); ``None`` learns the
+            codebook by gradient through the codebook loss ``||sg(z) - q||^2``.
+        kmeans_init: initialise the codebook by k-means on the first training batch.
+        kmeans_iters: Lloyd iterations of that k-means.
+        dead_code_threshold: codes whose EMA cluster size (expected assignments per batch) falls
+            below this are replaced by random vectors of the current training batch; 0 disables.
+        commitment_weight: weight of the commitment loss ``||z - sg(q)||^2`` (mean over elements).
+        rotation_trick: backpropagate with the rotation trick (Fifty et al.) instead of the
+            straight-through estimator. The forward value is the codeword either way.
+        simvq: SimVQ reparameterisation: a frozen random codebook ``C`` (buffer ``codebook``) and a
+            learned ``W`` (``codebook_transform``, no bias, initialised to the identity); the
+            effective codebook is ``C W``. Needs ``ema=None``; no k-means init or dead-code restart.
+
+    State (buffers round-trip through ``state_dict``): ``codebook`` (a parameter when learned),
+    ``cluster_size`` (EMA of assignments per batch), ``embed_sum`` (EMA codebook only),
+    ``initted`` (k-means done; only with ``kmeans_init``).
+
+    Statistics, k-means and restarts run only in training-mode ``forward``; ``encode`` and
+    eval-mode ``forward`` never change the state, and in eval mode
+    ``decode(encode(z)) == forward(z).quantized`` exactly.
+    """
+
+    example_kwargs = {"dim": 8, "codebook_size": 16}
+
+    #: Largest (tokens x codebook_size) float32 distance matrix built at once, in bytes. A runtime
+    #: knob (not a constructor argument) since it never changes the result.
+    max_distance_bytes: int = 64 * 2**20
+
+    def __init__(
+        self,
+        *,
+        dim: int,
+        codebook_size: int,
+        codebook_dim: int | None = None,
+        distance: str = "l2",
+        ema: float | None = None,
+        kmeans_init: bool = False,
+        kmeans_iters: int = 10,
+        dead_code_threshold: float = 0.0,
+        commitment_weight: float = 0.25,
+        rotation_trick: bool = False,
+        simvq: bool = False,
+    ) -> None:
+        super().__init__()
+        self.dim = _positive_int("dim", dim)
+        self.codebook_size = _positive_int("codebook_size", codebook_size)
+        if self.codebook_size < 2:
+            raise ValueError(f"VQ: codebook_size must be >= 2, got {codebook_size}")
+        self.codebook_dim = (
+            self.dim if codebook_dim is None else _positive_int("codebook_dim", codebook_dim)
+        )
+        self.num_codebooks = 1
+        if distance not in ("l2", "cosine"):
+            raise ValueError(f"VQ: distance must be 'l2' or 'cosine', got {distance!r}")
+        self.distance = distance
+        if ema is not None and (
+            isinstance(ema, bool) or not isinstance(ema, (int, float)) or not 0.0 < ema < 1.0
+        ):
+            raise ValueError(f"VQ: ema must be a decay in (0, 1) or None, got {ema!r}")
+        self.ema = None if ema is None else float(ema)
+        self.kmeans_init = bool(kmeans_init)
+        self.kmeans_iters = _positive_int("kmeans_iters", kmeans_iters)
+        if not dead_code_threshold >= 0.0:
+            raise ValueError(f"VQ: dead_code_threshold must be >= 0, got {dead_code_threshold}")
+        self.dead_code_threshold = float(dead_code_threshold)
+        if not commitment_weight >= 0.0:
+            raise ValueError(f"VQ: commitment_weight must be >= 0, got {commitment_weight}")
+        self.commitment_weight = float(commitment_weight)
+        self.rotation_trick = bool(rotation_trick)
+        self.simvq = bool(simvq)
+        if self.simvq:
+            clashes = [
+                name
+                for name, on in (
+                    ("ema", self.ema is not None),
+                    ("kmeans_init", self.kmeans_init),
+                    ("dead_code_threshold > 0", self.dead_code_threshold > 0),
+                )
+                if on
+            ]
+            if clashes:
+                raise ValueError(
+                    f"VQ: simvq=True keeps its codebook frozen and learns only W, so it cannot be "
+                    f"combined with {', '.join(clashes)}; got ema={ema!r}, "
+                    f"kmeans_init={kmeans_init}, dead_code_threshold={dead_code_threshold}"
+                )
+
+        k, d = self.codebook_size, self.codebook_dim
+        needs_proj = d != self.dim
+        self.project_in = nn.Linear(self.dim, d) if needs_proj else nn.Identity()
+        self.project_out = nn.Linear(d, self.dim) if needs_proj else nn.Identity()
+
+        # Unit-variance init matches typical (normalised) encoder outputs; a tiny init such as
+        # U(-1/K, 1/K) puts every code near the origin and invites collapse.
+        codebook = torch.randn(k, d)
+        if self.learned_codebook:
+            self.codebook = nn.Parameter(codebook)
+        else:
+            self.register_buffer("codebook", codebook)
+        if self.ema is not None:
+            # embed_sum / cluster_size == codebook from the start, so untouched codes stay put.
+            self.register_buffer("embed_sum", codebook.clone())
+        # Ones: every code starts as if it had been hit once (no restart before real statistics).
+        self.register_buffer("cluster_size", torch.ones(k))
+        if self.kmeans_init:
+            self.register_buffer("initted", torch.tensor(False))
+        if self.simvq:
+            self.codebook_transform = nn.Linear(d, d, bias=False)
+            with torch.no_grad():
+                self.codebook_transform.weight.copy_(torch.eye(d))
+
+    @property
+    def learned_codebook(self) -> bool:
+        """True when ``codebook`` is an ``nn.Parameter`` trained by the codebook loss."""
+        return self.ema is None and not self.simvq
+
+    def extra_repr(self) -> str:
+        parts = [super().extra_repr(), f"codebook_dim={self.codebook_dim}"]
+        parts.append(f"distance={self.distance!r}, ema={self.ema}")
+        if self.kmeans_init:
+            parts.append(f"kmeans_init=True, kmeans_iters={self.kmeans_iters}")
+        if self.dead_code_threshold > 0:
+            parts.append(f"dead_code_threshold={self.dead_code_threshold:g}")
+        if self.rotation_trick:
+            parts.append("rotation_trick=True")
+        if self.simvq:
+            parts.append("simvq=True")
+        return ", ".join(parts)
+
+    # ------------------------------------------------------------------ lookup
+    def _to_lookup_space(self, z: Tensor) -> Tensor:
+        """``(b, n, dim)`` -> ``(b, n, codebook_dim)`` (unit norm for cosine distance)."""
+        h = self.project_in(z)
+        return F.normalize(h, dim=-1) if self.distance == "cosine" else h
+
+    def _effective_codebook(self) -> Tensor:
+        """``(codebook_size, codebook_dim)`` float32 codewords as used by lookup and decode."""
+        cb = self.codebook.float()
+        if self.simvq:
+            cb = self.codebook_transform(cb)
+        return F.normalize(cb, dim=-1) if self.distance == "cosine" else cb
+
+    @torch.no_grad()
+    def _nearest(self, x: Tensor, codebook: Tensor) -> Tensor:
+        """Index of the nearest codeword for each row of ``x`` (``(N, d)``): int64 ``(N,)``.
+
+        ``||x||^2`` is constant per row and does not change the argmin, so it is left out of
+        ``||x||^2 - 2 x E^T + ||E||^2``: one fused ``addmm`` per chunk. For cosine distance both
+        sides have unit norm and the argmin is the argmax of ``x E^T``.
+        """
+        n, k = x.shape[0], codebook.shape[0]
+        rows = max(1, self.max_distance_bytes // (k * x.element_size()))
+        out = torch.empty(n, dtype=torch.long, device=x.device)
+        cb_t = codebook.t()
+        e_sq = codebook.pow(2).sum(-1) if self.distance == "l2" else None
+        for start in range(0, n, rows):
+            chunk = x[start : start + rows]
+            if e_sq is None:
+                out[start : start + rows] = (chunk @ cb_t).argmax(-1)
+            else:
+                out[start : start + rows] = torch.addmm(e_sq, chunk, cb_t, alpha=-2.0).argmin(-1)
+        return out
+
+    # ------------------------------------------------------------------ hooks
+    def _forward(self, z: Tensor) -> QuantizerOutput:
+        b, n, _ = z.shape
+        h = self._to_lookup_space(z)
+        x = h.reshape(b * n, self.codebook_dim)
+        metrics: dict[str, Tensor] = {}
+        # Codebook surgery happens before the codebook enters this step's autograd graph.
+        if self.training:
+            if self.kmeans_init and not bool(self.initted):
+                self._kmeans_init_(x.detach())
+            if self.dead_code_threshold > 0:
+                metrics["restarted"] = self._restart_dead_codes_(x.detach())
+        elif self.dead_code_threshold > 0:
+            metrics["restarted"] = z.new_zeros(())
+
+        codebook = self._effective_codebook()
+        idx = self._nearest(x.detach(), codebook.detach())
+        q = F.embedding(idx, codebook)
+
+        commitment = F.mse_loss(x, q.detach())
+        loss = self.commitment_weight * commitment
+        metrics["commitment"] = commitment
+        if self.ema is None:  # learned codebook or SimVQ's W
+            codebook_loss = F.mse_loss(x.detach(), q)
+            loss = loss + codebook_loss
+            metrics["codebook"] = codebook_loss
+
+        grad_path = rotation_trick(x, q.detach()) if self.rotation_trick else x
+        # Value exactly q (so eval forward == decode(encode)), gradient that of grad_path.
+        out = q.detach() + (grad_path - grad_path.detach())
+
+        if self.training:
+            self._update_statistics_(x.detach(), idx)
+
+        codes = idx.view(b, n, 1)
+        metrics.update(code_usage_metrics(codes, self.codebook_size))
+        return QuantizerOutput(
+            quantized=self.project_out(out.view(b, n, self.codebook_dim)),
+            codes=codes,
+            loss=loss,
+            metrics=metrics,
+        )
+
+    def _encode(self, z: Tensor) -> Tensor:
+        b, n, _ = z.shape
+        x = self._to_lookup_space(z).reshape(b * n, self.codebook_dim)
+        return self._nearest(x, self._effective_codebook()).view(b, n, 1)
+
+    def _decode(self, codes: Tensor) -> Tensor:
+        return self.project_out(F.embedding(codes[..., 0], self._effective_codebook()))
+
+    # ------------------------------------------------------------------ state updates
+    def _sample_rows(self, x: Tensor, num: int) -> Tensor:
+        """``num`` rows of ``x`` drawn on rank 0 (distinct if possible), identical on all ranks."""
+        if x.shape[0] >= num:
+            pick = torch.randperm(x.shape[0], device=x.device)[:num]
+        else:
+            pick = torch.randint(x.shape[0], (num,), device=x.device)
+        rows = x[pick]
+        if is_distributed() and dist.get_rank() != 0:
+            rows.zero_()
+        # A sum where only rank 0 contributes is a broadcast with the one collective we use.
+        return all_reduce_sum(rows)
+
+    @torch.no_grad()
+    def _kmeans_init_(self, x: Tensor) -> None:
+        """Lloyd's k-means on ``x`` (``(N, codebook_dim)``), sums all-reduced over ranks."""
+        k = self.codebook_size
+        centers = self._sample_rows(x, k)
+        counts = torch.ones(k, device=x.device)
+        for _ in range(self.kmeans_iters):
+            idx = self._nearest(x, centers)
+            sums = all_reduce_sum(x.new_zeros(k, x.shape[1]).index_add_(0, idx, x))
+            counts = all_reduce_sum(torch.bincount(idx, minlength=k).to(x.dtype))
+            means = sums / counts.clamp_min(1.0)[:, None]
+            if self.distance == "cosine":  # spherical k-means
+                means = F.normalize(means, dim=-1)
+            # Empty clusters keep their seed (a data vector) rather than collapsing to 0.
+            centers = torch.where(counts[:, None] > 0, means, centers)
+        self.codebook.copy_(centers)
+        # Empty clusters count as one hit, like a fresh code, so the EMA ratio stays finite.
+        self.cluster_size.copy_(counts.clamp_min(1.0))
+        if self.ema is not None:
+            self.embed_sum.copy_(centers * self.cluster_size[:, None])
+        self.initted.fill_(True)
+
+    @torch.no_grad()
+    def _restart_dead_codes_(self, x: Tensor) -> Tensor:
+        """Replace codes with ``cluster_size < dead_code_threshold`` by rows of ``x``.
+
+        ``cluster_size`` is all-reduced, so every rank sees the same dead set and takes the
+        same branch (no collective is skipped on one rank only). Returns the number replaced.
+        """
+        dead = (self.cluster_size < self.dead_code_threshold).nonzero().squeeze(1)
+        num = int(dead.numel())
+        if num:
+            samples = self._sample_rows(x, num)
+            self.codebook.index_copy_(0, dead, samples.to(self.codebook.dtype))
+            # A restarted code survives the next check only if it keeps being assigned.
+            self.cluster_size.index_fill_(0, dead, self.dead_code_threshold)
+            if self.ema is not None:
+                self.embed_sum.index_copy_(0, dead, samples * self.dead_code_threshold)
+        return torch.tensor(float(num), device=x.device)
+
+    @torch.no_grad()
+    def _update_statistics_(self, x: Tensor, idx: Tensor) -> None:
+        """Cluster-size EMA (all codebooks) and the EMA codebook update (``ema`` set)."""
+        k = self.codebook_size
+        counts = all_reduce_sum(torch.bincount(idx, minlength=k).to(self.cluster_size.dtype))
+        decay = self.ema if self.ema is not None else _LEARNED_USAGE_DECAY
+        self.cluster_size.mul_(decay).add_(counts, alpha=1.0 - decay)
+        if self.ema is None:
+            return
+        sums = all_reduce_sum(x.new_zeros(k, x.shape[1]).index_add_(0, idx, x))
+        self.embed_sum.mul_(decay).add_(sums.to(self.embed_sum.dtype), alpha=1.0 - decay)
+        total = self.cluster_size.sum()
+        smoothed = (self.cluster_size + _LAPLACE_EPS) / (total + k * _LAPLACE_EPS) * total
+        new = self.embed_sum / smoothed[:, None]
+        if self.distance == "cosine":
+            new = F.normalize(new, dim=-1)
+        self.codebook.copy_(new)
+
+
+def _positive_int(name: str, value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"VQ: {name} must be a positive int, got {value!r}")
+    return value
