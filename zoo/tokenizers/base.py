@@ -1,0 +1,486 @@
+"""The tokenizer interface shared by every image, video and audio tokenizer.
+
+A tokenizer maps an input to discrete codes and back:
+
+- images ``(B, 3, H, W)``, video ``(B, 3, T, H, W)``, audio ``(B, C, samples)``, float, values in
+  ``[-1, 1]``;
+- codes: int64 ``(B, *token_shape, num_codebooks)``, 0-based, always with the trailing codebook
+  axis (``token_shape`` is ``(N,)`` for 1D tokenizers, ``(h, w)`` for 2D image grids, ...).
+
+Subclasses implement two hooks on continuous latents, ``encode`` and ``decode``, and own a
+``self.quantizer`` from :func:`zoo.quantizers.create_quantizer`; the base class does the rest once:
+input and code validation with clear errors, ``tokenize`` / ``detokenize`` / ``forward``, bit
+accounting, and (through ``PyTorchModelHubMixin``) ``save_pretrained`` / ``from_pretrained`` /
+``push_to_hub`` in the Hub format of :mod:`zoo.hub` (``model.safetensors`` + ``config.json`` naming
+the registry entry + ``README.md`` model card).
+
+Constructor arguments of subclasses must be keyword-only and JSON-able, with no ``*args`` or
+``**kwargs``: the mixin records them when the object is created, ``config.json`` stores them next
+to ``architecture`` (the registry name), and loading calls
+``create_tokenizer(architecture, **args)``.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import json
+import math
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from huggingface_hub import ModelCard, PyTorchModelHubMixin
+from torch import Tensor, nn
+
+from zoo.outputs import TokenizerOutput
+from zoo.quantizers import Quantizer
+
+#: Input layout and the names of the size axes after the channel axis, per modality.
+_LAYOUTS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "image": ("(B, C, H, W)", ("H", "W")),
+    "video": ("(B, C, T, H, W)", ("T", "H", "W")),
+    "audio": ("(B, C, samples)", ("samples",)),
+}
+
+#: Keys of config.json that are not constructor arguments.
+RESERVED_CONFIG_KEYS = ("architecture",)
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+
+
+class Tokenizer(
+    nn.Module,
+    PyTorchModelHubMixin,
+    library_name="tokenizer-zoo",
+    tags=["tokenizer-zoo"],
+    repo_url="https://github.com/tokenizer-zoo/tokenizer-zoo",
+):
+    """Base class of every tokenizer.
+
+    Subclass contract:
+        * class attribute ``modality``: ``"image"``, ``"video"`` or ``"audio"``;
+        * class attribute ``flexible_length``: True when any prefix of the 1D token sequence can be
+          decoded (``tokenize(x, num_tokens=k)`` for ``1 <= k <= num_tokens``);
+        * in ``__init__`` (keyword-only, JSON-able arguments): ``self.quantizer`` (a
+          :class:`~zoo.quantizers.Quantizer`), ``self.num_tokens`` (tokens per item at the default
+          input size), and, where they differ from the class defaults, ``self.in_channels``,
+          ``self.input_multiple`` and ``self.input_size`` (see below);
+        * ``encode(x) -> (B, *token_shape, dim)`` continuous latents, channels last;
+        * ``decode(quantized, num_tokens=None) -> x_hat`` in the input layout and value range;
+        * override ``token_shape`` for non-1D token layouts (e.g. ``(h, w)``).
+
+    Input-size attributes used by :meth:`validate_input`:
+        in_channels: channel count ``C`` of the input (3 for RGB images and video).
+        input_multiple: every size axis after the channels (``H, W`` / ``T, H, W`` / samples) must
+            be a multiple of this (an int for all axes, or one int per axis), e.g. the patch size
+            or the total downsampling factor.
+        input_size: a fixed required size per axis (models with learned position embeddings over
+            a fixed grid), or None for any size that satisfies ``input_multiple``. Subclasses with
+            other rules (e.g. causal video with ``1 + 4k`` frames) override ``_check_input_size``.
+
+    Attributes:
+        architecture: the registry name (``family_variant``, no tag); set by
+            :func:`zoo.registry.create_tokenizer` and written to ``config.json``.
+        pretrained_cfg: the ``PretrainedCfg`` of the tag it was created from (or None).
+        check_inputs: set to False to skip the value checks (range, NaN) that synchronise the
+            device, e.g. in tight training loops; shape and dtype checks always run.
+    """
+
+    modality: ClassVar[str] = ""
+    flexible_length: ClassVar[bool] = False
+
+    in_channels: int = 3
+    input_multiple: int | tuple[int, ...] = 1
+    input_size: tuple[int, ...] | None = None
+    #: Values may exceed [-1, 1] by this much (resampling overshoot) before input is rejected.
+    range_tolerance: ClassVar[float] = 1e-2
+
+    architecture: str | None = None
+    #: The :class:`zoo.registry.PretrainedCfg` of the tag the tokenizer was created from, if any.
+    pretrained_cfg: Any = None
+    check_inputs: bool = True
+
+    quantizer: Quantizer
+    num_tokens: int
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _check_init_signature(cls)
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Tokenizer:
+        # The mixin records constructor arguments here but silently skips values that are not
+        # JSON-able and keeps the default instead, so config.json would rebuild another model.
+        bad = {k: v for k, v in kwargs.items() if not cls._is_jsonable(v)}
+        if args or bad:
+            got = f"positional arguments {args!r}" if args else f"{bad!r}"
+            raise TypeError(
+                f"{cls.__name__}: constructor arguments must be keyword-only and JSON-able "
+                f"(int, float, str, bool, None, lists/dicts of those) so config.json can rebuild "
+                f"the model; got {got}"
+            )
+        instance = super().__new__(cls, *args, **kwargs)
+        # A private copy: __init__ code that normalises a passed list/dict in place must not
+        # change what config.json records (nor the mixin's shared default values).
+        instance._hub_mixin_config = copy.deepcopy(instance._hub_mixin_config)
+        return instance
+
+    # ------------------------------------------------------------------ sizes and bits
+    @property
+    def codebook_size(self) -> int:
+        """Entries per codebook of the quantizer."""
+        return self.quantizer.codebook_size
+
+    @property
+    def num_codebooks(self) -> int:
+        """Codes per token (the trailing axis of the codes)."""
+        return self.quantizer.num_codebooks
+
+    def token_shape(self, num_tokens: int | None = None) -> tuple[int, ...]:
+        """Shape of the token grid per item, without batch and codebook axes.
+
+        The base implementation is the 1D layout ``(num_tokens,)``; 2D/3D tokenizers override it.
+        ``num_tokens`` selects a prefix length for flexible-length tokenizers.
+        """
+        return (self._resolve_num_tokens(num_tokens),)
+
+    def bits_per_item(self, num_tokens: int | None = None) -> float:
+        """Bits of codes per item: ``tokens * quantizer.bits_per_token``."""
+        return math.prod(self.token_shape(num_tokens)) * self.quantizer.bits_per_token
+
+    # ------------------------------------------------------------------ subclass hooks
+    def encode(self, x: Tensor) -> Tensor:  # pragma: no cover - abstract
+        """Continuous latents ``(B, *token_shape, dim)`` (channels last) of a valid input ``x``."""
+        raise NotImplementedError(f"{type(self).__name__} must implement encode")
+
+    def decode(
+        self, quantized: Tensor, num_tokens: int | None = None
+    ) -> Tensor:  # pragma: no cover - abstract
+        """Reconstruction in the input layout and value range from ``(B, *token_shape, dim)``.
+
+        For flexible-length tokenizers ``quantized`` may hold only the first ``num_tokens`` tokens.
+        """
+        raise NotImplementedError(f"{type(self).__name__} must implement decode")
+
+    def sample_num_tokens(self) -> int:
+        """Token count used by ``forward`` in training mode (flexible-length tokenizers only).
+
+        Default: uniform in ``[1, num_tokens]`` (nested dropout / tail drop); families override
+        it for other schedules. Uses torch's global RNG so seeding makes it reproducible.
+        """
+        return int(torch.randint(1, self.num_tokens + 1, ()).item())
+
+    # ------------------------------------------------------------------ public API
+    @torch.no_grad()
+    def tokenize(self, x: Tensor, num_tokens: int | None = None) -> Tensor:
+        """Codes of ``x``: int64 ``(B, *token_shape, num_codebooks)``, values in
+        ``[0, codebook_size)``.
+
+        Args:
+            x: input in this tokenizer's layout (images ``(B, 3, H, W)``, video
+                ``(B, 3, T, H, W)``, audio ``(B, C, samples)``), float, values in ``[-1, 1]``.
+            num_tokens: flexible-length tokenizers only: keep the first ``k`` tokens
+                (codes ``(B, k, num_codebooks)``).
+        """
+        self.validate_input(x)
+        k = self._check_num_tokens_arg(num_tokens)
+        z = self.encode(x)
+        if k is not None:
+            z = z[:, :k]
+        return self.quantizer.encode(z)
+
+    def detokenize(self, codes: Tensor) -> Tensor:
+        """Reconstruction from codes ``(B, *token_shape, num_codebooks)`` (int64, 0-based).
+
+        Flexible-length tokenizers accept any prefix ``codes[:, :k]``. Returns the input layout,
+        values approximately in ``[-1, 1]`` (not clamped). Gradients flow to the decoder; wrap in
+        ``torch.no_grad()`` for inference.
+        """
+        self.validate_codes(codes)
+        quantized = self.quantizer.decode(codes)
+        k = codes.shape[1] if self.flexible_length else None
+        return self.decode(quantized, num_tokens=k)
+
+    def forward(self, x: Tensor, num_tokens: int | None = None) -> TokenizerOutput:
+        """Training path: encode, quantize (straight-through), decode.
+
+        Args:
+            x: input in this tokenizer's layout, float, values in ``[-1, 1]``.
+            num_tokens: flexible-length tokenizers: decode from the first ``k`` tokens. When None
+                in training mode, ``sample_num_tokens()`` picks ``k``; in eval mode all tokens.
+        """
+        self.validate_input(x)
+        k = self._check_num_tokens_arg(num_tokens)
+        if k is None and self.flexible_length and self.training:
+            k = self.sample_num_tokens()
+        z = self.encode(x)
+        if k is not None:
+            z = z[:, :k]
+        q = self.quantizer(z)
+        x_hat = self.decode(q.quantized, num_tokens=k)
+        return TokenizerOutput(
+            reconstruction=x_hat,
+            quantizer=q,
+            num_tokens=math.prod(q.codes.shape[1:-1]),
+        )
+
+    # ------------------------------------------------------------------ validation
+    @property
+    def _label(self) -> str:
+        name = self.architecture or type(self).__name__
+        return f"tokenizer {name!r}"
+
+    def validate_input(self, x: Tensor) -> None:
+        """Raise TypeError/ValueError, naming expected vs got, unless ``x`` is a valid input."""
+        if self.modality not in _LAYOUTS:
+            raise TypeError(
+                f"{type(self).__name__}: class attribute modality must be one of "
+                f"{sorted(_LAYOUTS)}, got {self.modality!r}"
+            )
+        layout, axes = _LAYOUTS[self.modality]
+        if not isinstance(x, Tensor):
+            raise TypeError(
+                f"{self._label}: expected a torch.Tensor {layout}, got {type(x).__name__}"
+            )
+        if not x.is_floating_point():
+            raise TypeError(
+                f"{self._label}: expected a floating-point {self.modality} tensor with values in "
+                f"[-1, 1], got dtype {x.dtype}; convert uint8 data with x.float() / 127.5 - 1."
+            )
+        if x.ndim != 2 + len(axes):
+            raise ValueError(
+                f"{self._label}: expected a {2 + len(axes)}-d {self.modality} tensor "
+                f"{layout}, got shape {tuple(x.shape)}"
+            )
+        if x.shape[0] == 0:
+            raise ValueError(f"{self._label}: got an empty batch, shape {tuple(x.shape)}")
+        if x.shape[1] != self.in_channels:
+            raise ValueError(
+                f"{self._label}: expected {self.in_channels} channels at dim 1 of {layout}, got "
+                f"shape {tuple(x.shape)}"
+                + (
+                    " (channels last? use x.permute(0, 3, 1, 2))"
+                    if self.modality == "image" and x.shape[-1] == self.in_channels
+                    else ""
+                )
+            )
+        self._check_input_size(tuple(x.shape[2:]))
+        if not self.check_inputs:
+            return
+        finite = torch.isfinite(x)
+        if not finite.all():
+            raise ValueError(
+                f"{self._label}: input contains NaN or Inf ({int((~finite).sum())} of {x.numel()} "
+                "values)"
+            )
+        lo, hi = float(x.min()), float(x.max())
+        tol = self.range_tolerance
+        if lo < -1 - tol or hi > 1 + tol:
+            hint = " (looks like [0, 255]: use x / 127.5 - 1)" if hi > 2 else ""
+            raise ValueError(
+                f"{self._label}: expected values in [-1, 1], got values in [{lo:.4g}, {hi:.4g}]"
+                f"{hint}"
+            )
+
+    def _check_input_size(self, sizes: tuple[int, ...]) -> None:
+        """Check the size axes after the channel axis; override for other rules."""
+        _, axes = _LAYOUTS[self.modality]
+        if self.input_size is not None:
+            want = tuple(self.input_size)
+            if sizes != want:
+                raise ValueError(
+                    f"{self._label}: expected {' x '.join(axes)} = {want}, got {sizes}; this "
+                    f"model works at a fixed size: resize the input to {want}."
+                )
+            return
+        mult = self.input_multiple
+        mults = (mult,) * len(axes) if isinstance(mult, int) else tuple(mult)
+        bad = [i for i, (s, m) in enumerate(zip(sizes, mults, strict=True)) if s % m]
+        if bad:
+            parts = []
+            for i in bad:
+                lower = sizes[i] // mults[i] * mults[i]
+                options = [v for v in (lower, lower + mults[i]) if v > 0]
+                parts.append(f"{axes[i]}: {' or '.join(map(str, options))}")
+            raise ValueError(
+                f"{self._label}: {'/'.join(axes)} must be multiples of {mults}, got {sizes}; "
+                f"nearest valid sizes: {', '.join(parts)} (pad or crop the input)."
+            )
+
+    def validate_codes(self, codes: Tensor) -> None:
+        """Raise TypeError/ValueError unless ``codes`` has the layout ``detokenize`` expects.
+
+        Value range is checked by the quantizer's ``decode``.
+        """
+        want_ndim = 2 + len(self.token_shape())
+        want = f"(B, {', '.join(self._token_axis_names())}, {self.num_codebooks})"
+        if not isinstance(codes, Tensor):
+            raise TypeError(
+                f"{self._label}: expected a torch.Tensor of codes {want}, got "
+                f"{type(codes).__name__}"
+            )
+        if codes.is_floating_point() or codes.is_complex() or codes.dtype == torch.bool:
+            raise TypeError(
+                f"{self._label}: expected integer codes {want}, got dtype {codes.dtype}; codes "
+                "come from tokenize() as int64."
+            )
+        if codes.ndim != want_ndim or codes.shape[-1] != self.num_codebooks:
+            raise ValueError(
+                f"{self._label}: expected codes of shape {want}, got {tuple(codes.shape)}"
+            )
+        if codes.shape[0] == 0:
+            raise ValueError(
+                f"{self._label}: got an empty batch of codes, shape {tuple(codes.shape)}"
+            )
+        if self.flexible_length and not 1 <= codes.shape[1] <= self.num_tokens:
+            raise ValueError(
+                f"{self._label}: expected between 1 and {self.num_tokens} tokens, got "
+                f"{codes.shape[1]} (codes shape {tuple(codes.shape)})"
+            )
+
+    def _token_axis_names(self) -> list[str]:
+        shape = self.token_shape()
+        if len(shape) == 1:
+            return ["k" if self.flexible_length else str(shape[0])]
+        return [str(s) for s in shape]
+
+    def _resolve_num_tokens(self, num_tokens: int | None) -> int:
+        k = self._check_num_tokens_arg(num_tokens)
+        return self.num_tokens if k is None else k
+
+    def _check_num_tokens_arg(self, num_tokens: int | None) -> int | None:
+        if num_tokens is None:
+            return None
+        if isinstance(num_tokens, bool) or not isinstance(num_tokens, int):
+            raise TypeError(f"{self._label}: num_tokens must be an int or None, got {num_tokens!r}")
+        if not self.flexible_length:
+            if num_tokens == self.num_tokens:
+                return None
+            raise ValueError(
+                f"{self._label}: num_tokens={num_tokens} needs a flexible-length tokenizer; this "
+                f"one always uses {self.num_tokens} tokens (pass num_tokens=None)."
+            )
+        if not 1 <= num_tokens <= self.num_tokens:
+            raise ValueError(
+                f"{self._label}: num_tokens must lie in [1, {self.num_tokens}], got {num_tokens}"
+            )
+        return num_tokens
+
+    # ------------------------------------------------------------------ Hub format
+    def get_config(self) -> dict[str, Any]:
+        """``{"architecture": name, **constructor args}``: what ``config.json`` holds.
+
+        Raises ValueError when the architecture is unknown (object not built through the
+        registry) or a constructor argument was not recorded.
+        """
+        if not self.architecture:
+            raise ValueError(
+                f"{type(self).__name__}: architecture is not set, so config.json could not name a "
+                "registry entry; build tokenizers with zoo.create_tokenizer(name, ...) or set "
+                "tok.architecture to the registry name."
+            )
+        args = dict(self._hub_mixin_config or {})
+        params = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
+        missing = [p for p in params if p not in args]
+        if missing:
+            raise ValueError(
+                f"{self._label}: constructor arguments {missing} were not recorded by the Hub "
+                "mixin; pass JSON-able values (lists/dicts/numbers/strings) only."
+            )
+        return {"architecture": self.architecture, **{p: args[p] for p in params}}
+
+    def _save_pretrained(self, save_directory: Path) -> None:
+        """Write ``model.safetensors`` and ``config.json`` (the mixin then writes README.md)."""
+        config = self.get_config()  # fail before writing anything
+        super()._save_pretrained(save_directory)
+        (Path(save_directory) / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
+
+    def generate_model_card(self, *args: Any, **kwargs: Any) -> ModelCard:
+        """Model card from ``model_cards/template.md``; see :func:`zoo.hub.render_model_card`.
+
+        ``save_pretrained(..., model_card_kwargs={"eval_results": ..., "pretrained_cfg": ...})``
+        forwards its keyword arguments here.
+        """
+        from zoo.hub import render_model_card  # hub imports the registry, which imports us
+
+        return render_model_card(self, *args, **kwargs)
+
+    def push_to_hub(  # type: ignore[override]
+        self, repo_id: str, *, model_card_kwargs: dict[str, Any] | None = None, **kwargs: Any
+    ) -> str:
+        """Save to a temporary folder and upload it to the Hub repo ``repo_id`` ("org/name").
+
+        Keyword arguments are those of ``PyTorchModelHubMixin.push_to_hub`` (``private``,
+        ``token``, ``branch``, ``commit_message``, ...); the model card's usage snippet loads
+        ``hf-hub:<repo_id>``.
+        """
+        card_kwargs = {"repo_id": repo_id, **(model_card_kwargs or {})}
+        return super().push_to_hub(repo_id, model_card_kwargs=card_kwargs, **kwargs)
+
+    @classmethod
+    def from_pretrained(  # type: ignore[override]
+        cls,
+        pretrained_model_name_or_path: str | Path,
+        *,
+        revision: str | None = None,
+        cache_dir: str | Path | None = None,
+        force_download: bool = False,
+        local_files_only: bool = False,
+        token: str | bool | None = None,
+        map_location: str | torch.device = "cpu",
+        **overrides: Any,
+    ) -> Tokenizer:
+        """Load a tokenizer saved by ``save_pretrained`` from a local folder or a Hub repo.
+
+        The model is rebuilt through the registry from ``config.json`` (``architecture`` plus
+        constructor arguments, updated with ``overrides``) and ``model.safetensors`` is loaded
+        strictly. Returned in eval mode. ``"org/repo"`` and ``"hf-hub:org/repo[@revision]"`` are
+        both accepted; offline use reads the Hugging Face cache (``HF_HUB_OFFLINE=1``).
+        """
+        from zoo import hub
+
+        tok = hub.load_from_folder_or_repo(
+            pretrained_model_name_or_path,
+            revision=revision,
+            cache_dir=cache_dir,
+            force_download=force_download,
+            local_files_only=local_files_only,
+            token=token,
+            map_location=map_location,
+            overrides=overrides,
+        )
+        if not isinstance(tok, cls):
+            raise TypeError(
+                f"{cls.__name__}.from_pretrained({str(pretrained_model_name_or_path)!r}): the "
+                f"saved architecture {tok.architecture!r} builds a {type(tok).__name__}, not a "
+                f"{cls.__name__}; use zoo.load() or Tokenizer.from_pretrained()."
+            )
+        return tok
+
+    def extra_repr(self) -> str:
+        return (
+            f"architecture={self.architecture!r}, modality={self.modality!r}, "
+            f"num_tokens={getattr(self, 'num_tokens', None)}, "
+            f"flexible_length={self.flexible_length}"
+        )
+
+
+def _check_init_signature(cls: type) -> None:
+    """Constructor arguments must round-trip through config.json (see the module docstring)."""
+    params = inspect.signature(cls.__init__).parameters
+    for p in list(params.values())[1:]:
+        if p.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
+            raise TypeError(
+                f"{cls.__name__}.__init__ must not take *args/**kwargs ({p}): the Hub mixin would "
+                "forward every config.json key into it and typos would vanish silently; list "
+                "keyword-only, JSON-able arguments."
+            )
+        if p.name in (*RESERVED_CONFIG_KEYS, "config"):
+            raise TypeError(
+                f"{cls.__name__}.__init__: argument name {p.name!r} is reserved by config.json / "
+                "the Hub mixin; rename it."
+            )
