@@ -1,0 +1,483 @@
+"""TiTok: a 1D image tokenizer, with flexible-length (prefix-decodable) training options.
+
+Yu et al., "An Image is Worth 32 Tokens for Reconstruction and Generation", NeurIPS 2024
+(arXiv:2406.07550), single-stage recipe. A ViT encoder runs over the image patches concatenated
+with ``K`` learnable latent tokens; only the latent tokens' outputs are projected to the quantizer
+width and quantized. A ViT decoder runs over one mask token per patch position plus the quantized
+latent tokens (projected up) and predicts pixel patches, which are unpatchified and refined by an
+optional 3x3 conv.
+
+Flexible length (``token_drop``), all on this one class:
+
+- ``"tail"``: One-D-Piece tail token drop (Miwa et al., "One-D-Piece: Image Tokenizer Meets
+  Quality-Controllable Compression", arXiv:2501.10064). In training a count ``k`` is sampled and
+  only the first ``k`` tokens are decoded; the encoder attends over all ``K`` latent tokens.
+- ``"nested"``: FlexTok-style nested dropout (Bachmann et al., "FlexTok: Resampling Images into
+  1D Token Sequences of Flexible Length", arXiv:2502.13967) with a causal attention mask in the
+  encoder: latent token ``i`` sees every patch and latent tokens ``<= i``; patches see only
+  patches. The first ``k`` latents therefore never depend on later ones, so any prefix is
+  self-contained (the codes of a ``k`` prefix equal those of an encoder run with ``k`` tokens).
+- ``"none"``: upstream TiTok, always ``K`` tokens.
+
+The decoder handles a prefix of ``k < K`` tokens in one of two ways:
+
+- ``redundant_padding=False``: absent tokens are removed and the latent position embeddings
+  sliced to ``k`` (One-D-Piece).
+- ``redundant_padding=True``: absent positions are filled with one learned ``pad_token`` (plus
+  their position embedding), so the decoder always sees ``K`` latent slots. This is our reading
+  of ReTok's "Redundant Token Padding" (Fu et al., "Improving Flexible Image Tokenizers for
+  Autoregressive Image Generation", arXiv:2601.01535), whose aim is to train the tail positions
+  more often than plain nested dropout does. ReTok appends extra redundant query tokens and
+  samples the truncation point over the longer sequence; here that effect is exposed as
+  ``keep_all_prob`` (how often training keeps all ``K`` tokens). ReTok's hierarchical semantic
+  regularization is a loss against a frozen foundation model and is not part of the model.
+
+``token_count_dist`` picks ``k`` in training: ``"uniform"`` over ``1..K`` or ``"pow2"`` uniform over
+``{1, 2, 4, ..., K}`` (FlexTok's exponentially spaced counts, so short prefixes are trained as
+often as long ones).
+
+Binary 1D tokenizers (Instella-T2I style) are TiTok variants with the ``"bsq"``/``"lfq"``
+quantizers and many bits per token (``titok_test_bsq``, ``titok_s128_bsq``).
+
+Layouts: images ``(B, 3, H, W)`` in ``[-1, 1]`` at ``image_size``; latents ``(B, k, token_dim)``
+channels last; codes ``(B, k, num_codebooks)`` int64.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from zoo.layers import PatchEmbed, Transformer, unpatchify
+from zoo.quantizers import create_quantizer
+from zoo.registry import register_tokenizer
+from zoo.tokenizers.base import Tokenizer
+
+TOKEN_DROPS = ("none", "tail", "nested")
+TOKEN_COUNT_DISTS = ("uniform", "pow2")
+
+
+def quantizer_for(token_dim: int, name: str, kwargs: dict[str, Any] | None, who: str) -> Any:
+    """Build quantizer ``name`` of width ``token_dim`` (its ``dim`` is set by the tokenizer)."""
+    kw = dict(kwargs or {})
+    if "dim" in kw and int(kw["dim"]) != token_dim:
+        raise ValueError(
+            f"{who}: quantizer_kwargs['dim']={kw['dim']} differs from token_dim={token_dim}; "
+            "leave 'dim' out, the tokenizer sets it to token_dim"
+        )
+    kw["dim"] = token_dim
+    return create_quantizer(name, **kw)
+
+
+def _trunc_normal_init(module: nn.Module) -> None:
+    # ViT convention (timm, TiTok): small truncated-normal linear weights, zero biases.
+    if isinstance(module, nn.Linear):
+        nn.init.trunc_normal_(module.weight, std=0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+
+
+class TiTokEncoder(nn.Module):
+    """ViT over ``[cls, patches, latent tokens]``; returns the latent tokens projected to
+    ``token_dim``: ``(B, k, token_dim)``."""
+
+    def __init__(
+        self,
+        *,
+        in_channels: int,
+        grid: int,
+        patch_size: int,
+        num_latent_tokens: int,
+        width: int,
+        depth: int,
+        num_heads: int,
+        mlp_ratio: float,
+        token_dim: int,
+        causal_latents: bool,
+    ) -> None:
+        super().__init__()
+        scale = width**-0.5
+        self.num_patches = grid * grid
+        self.causal_latents = causal_latents
+        self.patch_embed = PatchEmbed(in_channels=in_channels, dim=width, patch_size=patch_size)
+        self.class_embedding = nn.Parameter(scale * torch.randn(width))
+        self.positional_embedding = nn.Parameter(scale * torch.randn(self.num_patches + 1, width))
+        # Upstream keeps latent tokens and their position embedding as two parameters that are
+        # always summed; one parameter is the same function (a converter adds the two).
+        self.latent_tokens = nn.Parameter(scale * torch.randn(num_latent_tokens, width))
+        self.ln_pre = nn.LayerNorm(width)
+        self.transformer = Transformer(
+            dim=width, depth=depth, num_heads=num_heads, mlp_ratio=mlp_ratio
+        )
+        self.ln_post = nn.LayerNorm(width)
+        self.proj_out = nn.Linear(width, token_dim)
+
+    def attention_mask(self, num_latents: int, device: torch.device) -> Tensor | None:
+        """Boolean ``(N, N)`` mask (True = may attend) for nested dropout, else None."""
+        if not self.causal_latents:
+            return None
+        n_img = self.num_patches + 1
+        n = n_img + num_latents
+        mask = torch.zeros(n, n, dtype=torch.bool, device=device)
+        mask[:, :n_img] = True  # everyone sees the image; the image sees only itself
+        mask[n_img:, n_img:] = torch.ones(
+            num_latents, num_latents, dtype=torch.bool, device=device
+        ).tril()
+        return mask
+
+    def forward(self, x: Tensor, num_latents: int) -> Tensor:
+        b = x.shape[0]
+        patches = self.patch_embed(x)
+        cls = self.class_embedding.expand(b, 1, -1).to(patches.dtype)
+        img = torch.cat([cls, patches], dim=1) + self.positional_embedding.to(patches.dtype)
+        lat = self.latent_tokens[:num_latents].expand(b, -1, -1).to(patches.dtype)
+        h = self.ln_pre(torch.cat([img, lat], dim=1))
+        h = self.transformer(h, attn_mask=self.attention_mask(num_latents, x.device))
+        return self.proj_out(self.ln_post(h[:, self.num_patches + 1 :]))
+
+
+class TiTokDecoder(nn.Module):
+    """ViT over ``[cls, mask token per patch, latent tokens]``; predicts pixels ``(B, C, H, W)``."""
+
+    def __init__(
+        self,
+        *,
+        out_channels: int,
+        grid: int,
+        patch_size: int,
+        num_latent_tokens: int,
+        width: int,
+        depth: int,
+        num_heads: int,
+        mlp_ratio: float,
+        token_dim: int,
+        redundant_padding: bool,
+        conv_refiner: bool,
+    ) -> None:
+        super().__init__()
+        scale = width**-0.5
+        self.grid = grid
+        self.patch_size = patch_size
+        self.out_channels = out_channels
+        self.num_latent_tokens = num_latent_tokens
+        self.decoder_embed = nn.Linear(token_dim, width)
+        self.class_embedding = nn.Parameter(scale * torch.randn(width))
+        self.positional_embedding = nn.Parameter(scale * torch.randn(grid * grid + 1, width))
+        self.mask_token = nn.Parameter(scale * torch.randn(width))
+        self.latent_token_positional_embedding = nn.Parameter(
+            scale * torch.randn(num_latent_tokens, width)
+        )
+        self.pad_token = nn.Parameter(scale * torch.randn(width)) if redundant_padding else None
+        self.ln_pre = nn.LayerNorm(width)
+        self.transformer = Transformer(
+            dim=width, depth=depth, num_heads=num_heads, mlp_ratio=mlp_ratio
+        )
+        self.ln_post = nn.LayerNorm(width)
+        self.pixel_head = nn.Linear(width, patch_size * patch_size * out_channels)
+        self.conv_out = (
+            nn.Conv2d(out_channels, out_channels, 3, padding=1) if conv_refiner else nn.Identity()
+        )
+
+    def forward(self, quantized: Tensor) -> Tensor:
+        b, k, _ = quantized.shape
+        lat = self.decoder_embed(quantized)
+        if self.pad_token is not None:
+            # Sliced from a full-length expand even when k == K (an empty slice), so pad_token is
+            # in the autograd graph every step and DDP never sees it as an unused parameter.
+            pad = self.pad_token.expand(b, self.num_latent_tokens, -1)[:, k:].to(lat.dtype)
+            lat = torch.cat([lat, pad], dim=1)
+        lat = lat + self.latent_token_positional_embedding[: lat.shape[1]].to(lat.dtype)
+        n_patches = self.grid * self.grid
+        cls = self.class_embedding.expand(b, 1, -1)
+        masks = self.mask_token.expand(b, n_patches, -1)
+        img = (torch.cat([cls, masks], dim=1) + self.positional_embedding).to(lat.dtype)
+        h = self.transformer(self.ln_pre(torch.cat([img, lat], dim=1)))
+        pixels = self.pixel_head(self.ln_post(h[:, 1 : 1 + n_patches]))
+        img_out = unpatchify(pixels, self.patch_size, (self.grid, self.grid), self.out_channels)
+        return self.conv_out(img_out)
+
+
+class TiTok(Tokenizer):
+    """TiTok 1D tokenizer (see the module docstring for the flexible-length options).
+
+    Input: images ``(B, in_channels, image_size, image_size)``, float in ``[-1, 1]``.
+    Tokens: a 1D sequence of ``num_latent_tokens`` tokens; codes ``(B, k, num_codebooks)``.
+
+    Args:
+        image_size: side of the square input (position embeddings are learned on its patch grid).
+        patch_size: ViT patch side; ``image_size`` must be a multiple of it.
+        num_latent_tokens: ``K``, the maximum number of tokens per image.
+        encoder_width, encoder_depth, encoder_heads: encoder ViT size.
+        decoder_width, decoder_depth, decoder_heads: decoder ViT size.
+        mlp_ratio: MLP hidden width / width in both ViTs.
+        token_dim: width of the latent tokens given to the quantizer (TiTok: 12).
+        quantizer: registered quantizer name (``"vq"``, ``"fsq"``, ``"bsq"``, ``"lfq"``, ...).
+        quantizer_kwargs: its keyword arguments, without ``dim`` (set to ``token_dim``).
+        token_drop: ``"none"``, ``"tail"`` (One-D-Piece) or ``"nested"`` (FlexTok, causal latents).
+        token_count_dist: distribution of the training token count: ``"uniform"`` or ``"pow2"``.
+        keep_all_prob: probability that a training step keeps all ``K`` tokens anyway.
+        redundant_padding: decoder fills absent tail positions with a learned pad token
+            (ReTok) instead of removing them (One-D-Piece).
+        conv_refiner: 3x3 conv after unpatchifying the predicted pixels (upstream ``conv_out``).
+        in_channels: image channels.
+    """
+
+    modality = "image"
+
+    def __init__(
+        self,
+        *,
+        image_size: int = 256,
+        patch_size: int = 16,
+        num_latent_tokens: int = 32,
+        encoder_width: int = 512,
+        encoder_depth: int = 8,
+        encoder_heads: int = 8,
+        decoder_width: int = 512,
+        decoder_depth: int = 8,
+        decoder_heads: int = 8,
+        mlp_ratio: float = 4.0,
+        token_dim: int = 12,
+        quantizer: str = "vq",
+        quantizer_kwargs: dict[str, Any] | None = None,
+        token_drop: str = "none",
+        token_count_dist: str = "uniform",
+        keep_all_prob: float = 0.0,
+        redundant_padding: bool = False,
+        conv_refiner: bool = True,
+        in_channels: int = 3,
+    ) -> None:
+        super().__init__()
+        if image_size % patch_size:
+            raise ValueError(
+                f"TiTok: image_size ({image_size}) must be a multiple of patch_size ({patch_size})"
+            )
+        if token_drop not in TOKEN_DROPS:
+            raise ValueError(f"TiTok: token_drop must be one of {TOKEN_DROPS}, got {token_drop!r}")
+        if token_count_dist not in TOKEN_COUNT_DISTS:
+            raise ValueError(
+                f"TiTok: token_count_dist must be one of {TOKEN_COUNT_DISTS}, got "
+                f"{token_count_dist!r}"
+            )
+        if not 0.0 <= keep_all_prob <= 1.0:
+            raise ValueError(f"TiTok: keep_all_prob must lie in [0, 1], got {keep_all_prob}")
+        if num_latent_tokens < 1:
+            raise ValueError(f"TiTok: num_latent_tokens must be >= 1, got {num_latent_tokens}")
+        self.image_size = image_size
+        self.patch_size = patch_size
+        self.num_tokens = num_latent_tokens
+        self.token_dim = token_dim
+        self.token_drop = token_drop
+        self.token_count_dist = token_count_dist
+        self.keep_all_prob = keep_all_prob
+        # Instance attribute: whether prefixes are decodable depends on the training recipe.
+        self.flexible_length = token_drop != "none"
+        self.in_channels = in_channels
+        self.input_size = (image_size, image_size)
+        self.input_multiple = patch_size
+        grid = image_size // patch_size
+        self.encoder = TiTokEncoder(
+            in_channels=in_channels,
+            grid=grid,
+            patch_size=patch_size,
+            num_latent_tokens=num_latent_tokens,
+            width=encoder_width,
+            depth=encoder_depth,
+            num_heads=encoder_heads,
+            mlp_ratio=mlp_ratio,
+            token_dim=token_dim,
+            causal_latents=token_drop == "nested",
+        )
+        self.decoder = TiTokDecoder(
+            out_channels=in_channels,
+            grid=grid,
+            patch_size=patch_size,
+            num_latent_tokens=num_latent_tokens,
+            width=decoder_width,
+            depth=decoder_depth,
+            num_heads=decoder_heads,
+            mlp_ratio=mlp_ratio,
+            token_dim=token_dim,
+            redundant_padding=redundant_padding,
+            conv_refiner=conv_refiner,
+        )
+        self.apply(_trunc_normal_init)
+        self.quantizer = quantizer_for(token_dim, quantizer, quantizer_kwargs, "TiTok")
+
+    # ------------------------------------------------------------------ hooks
+    def encode(self, x: Tensor, num_tokens: int | None = None) -> Tensor:
+        """Continuous latents ``(B, k, token_dim)`` of images ``(B, C, H, W)`` in ``[-1, 1]``:
+        the first ``k = num_tokens`` (default all ``K``) latents of a full encoding.
+
+        With ``token_drop="nested"`` the encoder runs with only ``k`` latent tokens, which is
+        exact under the causal mask and cheaper; otherwise it runs with all ``K`` and slices.
+        """
+        k = self._resolve_num_tokens(num_tokens)
+        if self.token_drop == "nested":
+            return self.encoder(x, k)
+        return self.encoder(x, self.num_tokens)[:, :k]
+
+    def decode(self, quantized: Tensor, num_tokens: int | None = None) -> Tensor:
+        """Images ``(B, C, image_size, image_size)``, roughly in ``[-1, 1]`` (not clamped), from
+        quantized latents ``(B, k, token_dim)``; ``k < K`` needs a flexible-length model."""
+        if quantized.ndim != 3 or quantized.shape[-1] != self.token_dim:
+            raise ValueError(
+                f"{self._label}: decode expects quantized latents (B, k, {self.token_dim}), got "
+                f"{tuple(quantized.shape)}"
+            )
+        k = quantized.shape[1]
+        if num_tokens is not None and num_tokens != k:
+            raise ValueError(
+                f"{self._label}: num_tokens={num_tokens} but quantized holds {k} tokens"
+            )
+        if not 1 <= k <= self.num_tokens or (k < self.num_tokens and not self.flexible_length):
+            want = f"1..{self.num_tokens}" if self.flexible_length else str(self.num_tokens)
+            raise ValueError(f"{self._label}: decode expects {want} tokens, got {k}")
+        return self.decoder(quantized)
+
+    def sample_num_tokens(self) -> int:
+        """Training token count: ``K`` with probability ``keep_all_prob``, else drawn from
+        ``token_count_dist`` (torch's global RNG)."""
+        if self.keep_all_prob > 0 and float(torch.rand(())) < self.keep_all_prob:
+            return self.num_tokens
+        if self.token_count_dist == "pow2":
+            choices = [
+                1 << i for i in range(self.num_tokens.bit_length()) if 1 << i < self.num_tokens
+            ]
+            choices.append(self.num_tokens)
+            return choices[int(torch.randint(len(choices), ()))]
+        return int(torch.randint(1, self.num_tokens + 1, ()))
+
+
+def _create_titok(variant: str, **kwargs: Any) -> TiTok:
+    # The variant name is set on the instance by zoo.registry.create_tokenizer; kept here for
+    # error messages of direct calls.
+    try:
+        return TiTok(**kwargs)
+    except TypeError as err:
+        raise TypeError(f"{variant}: {err}") from err
+
+
+# ---------------------------------------------------------------------- variants
+_TITOK_VQ = {"quantizer": "vq", "quantizer_kwargs": {"codebook_size": 4096, "distance": "cosine"}}
+# Upstream ViT sizes (TiTok Sec. 4): S / B / L.
+_SIZES = {
+    "s": {"width": 512, "depth": 8, "heads": 8},
+    "b": {"width": 768, "depth": 12, "heads": 12},
+    "l": {"width": 1024, "depth": 24, "heads": 16},
+}
+
+
+def _vit(size: str) -> dict[str, Any]:
+    s = _SIZES[size]
+    return {
+        "encoder_width": s["width"],
+        "encoder_depth": s["depth"],
+        "encoder_heads": s["heads"],
+        "decoder_width": s["width"],
+        "decoder_depth": s["depth"],
+        "decoder_heads": s["heads"],
+    }
+
+
+def _upstream(size: str, tokens: int) -> dict[str, Any]:
+    return dict(
+        image_size=256,
+        patch_size=16,
+        num_latent_tokens=tokens,
+        token_dim=12,
+        **_vit(size),
+        **_TITOK_VQ,
+    )
+
+
+@register_tokenizer
+def titok_test(**kwargs: Any) -> TiTok:
+    """Tiny nested-dropout TiTok for tests: 32 px, patch 8, 8 tokens, FSQ [8, 5, 5, 5]."""
+    args = dict(
+        image_size=32, patch_size=8, num_latent_tokens=8, encoder_width=32, encoder_depth=1,
+        encoder_heads=2, decoder_width=32, decoder_depth=1, decoder_heads=2, mlp_ratio=2.0,
+        token_dim=4, quantizer="fsq", quantizer_kwargs={"levels": [8, 5, 5, 5]},
+        token_drop="nested", token_count_dist="pow2",
+    )  # fmt: skip
+    return _create_titok("titok_test", **dict(args, **kwargs))
+
+
+@register_tokenizer
+def titok_test_tail_pad(**kwargs: Any) -> TiTok:
+    """Tiny One-D-Piece tail-drop TiTok with ReTok-style decoder padding, for tests."""
+    args = dict(
+        image_size=16, patch_size=8, num_latent_tokens=6, encoder_width=32, encoder_depth=1,
+        encoder_heads=2, decoder_width=32, decoder_depth=1, decoder_heads=2, mlp_ratio=2.0,
+        token_dim=4, quantizer="fsq", quantizer_kwargs={"levels": [5, 5, 5, 5]},
+        token_drop="tail", redundant_padding=True, keep_all_prob=0.25, conv_refiner=False,
+    )  # fmt: skip
+    return _create_titok("titok_test_tail_pad", **dict(args, **kwargs))
+
+
+@register_tokenizer
+def titok_test_bsq(**kwargs: Any) -> TiTok:
+    """Tiny binary 1D TiTok (BSQ, 16 bits per token as two 8-bit codes), fixed length."""
+    args = dict(
+        image_size=32, patch_size=8, num_latent_tokens=8, encoder_width=32, encoder_depth=1,
+        encoder_heads=2, decoder_width=32, decoder_depth=1, decoder_heads=2, mlp_ratio=2.0,
+        token_dim=16, quantizer="bsq", quantizer_kwargs={"group_size": 8},
+    )  # fmt: skip
+    return _create_titok("titok_test_bsq", **dict(args, **kwargs))
+
+
+@register_tokenizer
+def titok_s128_vq(**kwargs: Any) -> TiTok:
+    """TiTok-S-128: ViT-S encoder/decoder, 128 tokens, VQ 4096 x 12 (l2-normalised), 256 px."""
+    return _create_titok("titok_s128_vq", **dict(_upstream("s", 128), **kwargs))
+
+
+@register_tokenizer
+def titok_b64_vq(**kwargs: Any) -> TiTok:
+    """TiTok-B-64: ViT-B encoder/decoder, 64 tokens, VQ 4096 x 12 (l2-normalised), 256 px."""
+    return _create_titok("titok_b64_vq", **dict(_upstream("b", 64), **kwargs))
+
+
+@register_tokenizer
+def titok_l32_vq(**kwargs: Any) -> TiTok:
+    """TiTok-L-32: ViT-L encoder/decoder, 32 tokens, VQ 4096 x 12 (l2-normalised), 256 px."""
+    return _create_titok("titok_l32_vq", **dict(_upstream("l", 32), **kwargs))
+
+
+@register_tokenizer
+def titok_s128_vq_flex(**kwargs: Any) -> TiTok:
+    """TiTok-S-128 trained with One-D-Piece tail token drop (uniform k in 1..128)."""
+    args = dict(_upstream("s", 128), token_drop="tail", token_count_dist="uniform")
+    return _create_titok("titok_s128_vq_flex", **dict(args, **kwargs))
+
+
+@register_tokenizer
+def titok_b64_vq_flex(**kwargs: Any) -> TiTok:
+    """TiTok-B-64 with FlexTok-style nested dropout (causal latents, k in {1, 2, 4, ..., 64})."""
+    args = dict(_upstream("b", 64), token_drop="nested", token_count_dist="pow2")
+    return _create_titok("titok_b64_vq_flex", **dict(args, **kwargs))
+
+
+@register_tokenizer
+def titok_s128_bsq(**kwargs: Any) -> TiTok:
+    """Binary 1D TiTok-S-128 in the style of Instella-T2I: BSQ with 32 bits per token (two
+    16-bit codes). The bit width is this project's choice, not a published configuration."""
+    args = dict(
+        _upstream("s", 128), token_dim=32, quantizer="bsq", quantizer_kwargs={"group_size": 16}
+    )
+    return _create_titok("titok_s128_bsq", **dict(args, **kwargs))
+
+
+@register_tokenizer
+def titok_cpu_flex(**kwargs: Any) -> TiTok:
+    """CPU-trainable flexible TiTok: 64 px, patch 8 (64 patches), 32 tokens, width 192,
+    depth 4 + 4, FSQ [8, 5, 5, 5] (1000 codes), nested dropout over {1, 2, 4, ..., 32}."""
+    args = dict(
+        image_size=64, patch_size=8, num_latent_tokens=32, encoder_width=192, encoder_depth=4,
+        encoder_heads=3, decoder_width=192, decoder_depth=4, decoder_heads=3, mlp_ratio=4.0,
+        token_dim=4, quantizer="fsq", quantizer_kwargs={"levels": [8, 5, 5, 5]},
+        token_drop="nested", token_count_dist="pow2",
+    )  # fmt: skip
+    return _create_titok("titok_cpu_flex", **dict(args, **kwargs))
