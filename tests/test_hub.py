@@ -45,8 +45,9 @@ class TinyFlexTokenizer(Tokenizer):
         self.quantizer = create_quantizer("fsq", levels=[4, 4, 3], dim=width)
         self.dec = nn.Linear(num_tokens * width, pixels)
 
-    def encode(self, x):
-        return self.enc(x.flatten(1)).view(x.shape[0], self.num_tokens, self.width)
+    def encode(self, x, num_tokens=None):
+        z = self.enc(x.flatten(1)).view(x.shape[0], self.num_tokens, self.width)
+        return z[:, :num_tokens]
 
     def decode(self, quantized, num_tokens=None):
         # tail drop: missing tokens are zeros

@@ -154,7 +154,10 @@ class Tokenizer(
 
     # ------------------------------------------------------------------ subclass hooks
     def encode(self, x: Tensor) -> Tensor:  # pragma: no cover - abstract
-        """Continuous latents ``(B, *token_shape, dim)`` (channels last) of a valid input ``x``."""
+        """Continuous latents ``(B, *token_shape, dim)`` (channels last) of a valid input ``x``.
+
+        Flexible-length families also accept ``num_tokens=k`` and may return only ``k`` tokens.
+        """
         raise NotImplementedError(f"{type(self).__name__} must implement encode")
 
     def decode(
@@ -188,10 +191,7 @@ class Tokenizer(
         """
         self.validate_input(x)
         k = self._check_num_tokens_arg(num_tokens)
-        z = self.encode(x)
-        if k is not None:
-            z = z[:, :k]
-        return self.quantizer.encode(z)
+        return self.quantizer.encode(self._encode_prefix(x, k))
 
     def detokenize(self, codes: Tensor) -> Tensor:
         """Reconstruction from codes ``(B, *token_shape, num_codebooks)`` (int64, 0-based).
@@ -217,16 +217,20 @@ class Tokenizer(
         k = self._check_num_tokens_arg(num_tokens)
         if k is None and self.flexible_length and self.training:
             k = self.sample_num_tokens()
-        z = self.encode(x)
-        if k is not None:
-            z = z[:, :k]
-        q = self.quantizer(z)
+        q = self.quantizer(self._encode_prefix(x, k))
         x_hat = self.decode(q.quantized, num_tokens=k)
         return TokenizerOutput(
             reconstruction=x_hat,
             quantizer=q,
             num_tokens=math.prod(q.codes.shape[1:-1]),
         )
+
+    def _encode_prefix(self, x: Tensor, k: int | None) -> Tensor:
+        """Latents of the first ``k`` tokens; flexible families get ``k`` so they can skip work
+        (e.g. nested dropout runs the encoder with only ``k`` causal latent tokens)."""
+        if k is None:
+            return self.encode(x)
+        return self.encode(x, num_tokens=k)[:, :k]
 
     # ------------------------------------------------------------------ validation
     @property
@@ -277,7 +281,7 @@ class Tokenizer(
                 f"{self._label}: input contains NaN or Inf ({int((~finite).sum())} of {x.numel()} "
                 "values)"
             )
-        lo, hi = float(x.min()), float(x.max())
+        lo, hi = float(x.detach().min()), float(x.detach().max())
         tol = self.range_tolerance
         if lo < -1 - tol or hi > 1 + tol:
             hint = " (looks like [0, 255]: use x / 127.5 - 1)" if hi > 2 else ""

@@ -1,0 +1,146 @@
+"""Contract tests swept over every registered tiny tokenizer variant (``*test*``).
+
+Families supply only their tiny variant; the behaviour lives here. Capabilities come from
+attributes (``modality``, ``flexible_length``, ``input_size`` / ``input_multiple``).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+import zoo
+from zoo.data.samples import photo_crops
+
+NAMES = zoo.list_tokenizers("*test*")
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+
+def build(name: str, seed: int = 0):
+    torch.manual_seed(seed)
+    return zoo.create_tokenizer(name)
+
+
+def example_input(tok, batch: int = 2, seed: int = 0) -> torch.Tensor:
+    """Real data in the tokenizer's layout: photo crops for images, recorded speech for audio."""
+    if tok.modality == "image":
+        if tok.input_size is not None:
+            h, w = tok.input_size
+        else:  # fully convolutional: the size whose token grid is the default token_shape
+            m = tok.input_multiple
+            mh, mw = (m, m) if isinstance(m, int) else m
+            gh, gw = tok.token_shape()
+            h, w = gh * mh, gw * mw
+        return photo_crops(batch, h, w, seed=seed)
+    if tok.modality == "audio":
+        import soundfile as sf
+
+        clips = sorted(FIXTURES.glob("*.flac"))
+        assert clips, f"no real audio fixture under {FIXTURES}"
+        wav, _ = sf.read(clips[0], dtype="float32", always_2d=True)
+        mult = getattr(tok, "hop_length", None) or tok.input_multiple
+        mult = mult if isinstance(mult, int) else mult[0]
+        n = max(mult * 4, (min(wav.shape[0], 8000) // mult) * mult)
+        x = torch.from_numpy(wav[:n].T.copy())[: tok.in_channels]
+        starts = [(seed + i) * 97 for i in range(batch)]
+        return torch.stack([x.roll(s, -1) for s in starts])
+    raise NotImplementedError(f"add an example input for modality {tok.modality!r}")
+
+
+def test_tiny_variants_exist():
+    assert {"titok_test", "vqgan_test"} <= set(NAMES), NAMES
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_tokenize_shapes_and_round_trip(name):
+    tok = build(name).eval()
+    x = example_input(tok)
+    codes = tok.tokenize(x)
+    assert codes.dtype == torch.int64
+    assert codes.shape == (x.shape[0], *tok.token_shape(), tok.num_codebooks)
+    assert int(codes.min()) >= 0 and int(codes.max()) < tok.codebook_size
+    with torch.no_grad():
+        x_hat = tok.detokenize(codes)
+        out = tok(x)
+    assert x_hat.shape == x.shape
+    assert torch.isfinite(x_hat).all()
+    assert torch.equal(out.quantizer.codes, codes)
+    torch.testing.assert_close(x_hat, out.reconstruction, rtol=1e-5, atol=2e-5)
+    assert tok.bits_per_item() == pytest.approx(
+        math.prod(tok.token_shape()) * tok.quantizer.bits_per_token
+    )
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_batching_does_not_change_codes(name):
+    tok = build(name).eval()
+    x = example_input(tok, batch=3)
+    together = tok.tokenize(x)
+    alone = torch.cat([tok.tokenize(x[i : i + 1]) for i in range(3)])
+    assert torch.equal(together, alone)
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if zoo.create_tokenizer(n).flexible_length])
+def test_every_prefix_length_decodes(name):
+    tok = build(name).eval()
+    x = example_input(tok)
+    full = tok.tokenize(x)
+    for k in range(1, tok.num_tokens + 1):
+        codes = tok.tokenize(x, num_tokens=k)
+        assert codes.shape[1] == k
+        assert torch.equal(codes, full[:, :k])
+        with torch.no_grad():
+            x_hat = tok.detokenize(codes)
+            ref = tok(x, num_tokens=k).reconstruction
+        assert x_hat.shape == x.shape
+        torch.testing.assert_close(x_hat, ref, rtol=1e-5, atol=2e-5)
+        assert tok.bits_per_item(k) == pytest.approx(k * tok.quantizer.bits_per_token)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_gradients_reach_the_encoder(name):
+    tok = build(name).train()
+    x = example_input(tok).requires_grad_(True)
+    out = tok(x)
+    loss = (out.reconstruction - x.detach()).abs().mean() + out.quantizer.loss
+    loss.backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+    with_grad = [n for n, p in tok.named_parameters() if p.grad is not None and p.grad.any()]
+    params = [n for n, p in tok.named_parameters() if p.requires_grad]
+    assert len(with_grad) >= 0.5 * len(params), f"few parameters got gradients: {with_grad}"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_save_load_round_trip_reproduces_codes(name, tmp_path):
+    tok = build(name).eval()
+    x = example_input(tok)
+    tok.save_pretrained(tmp_path / "tok")
+    for f in ("model.safetensors", "config.json", "README.md"):
+        assert (tmp_path / "tok" / f).is_file(), f
+    loaded = zoo.load(str(tmp_path / "tok")).eval()
+    assert type(loaded) is type(tok)
+    assert torch.equal(loaded.tokenize(x), tok.tokenize(x))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_bad_inputs_raise_clear_errors(name):
+    tok = build(name).eval()
+    x = example_input(tok)
+    with pytest.raises(ValueError, match="channels"):
+        tok.tokenize(torch.cat([x, x], dim=1))
+    with pytest.raises(ValueError, match=r"\[-1, 1\]"):
+        tok.tokenize(x * 127.5 + 127.5)
+    with pytest.raises(ValueError, match="empty batch"):
+        tok.tokenize(x[:0])
+    with pytest.raises(TypeError, match="floating-point"):
+        tok.tokenize((x * 127).to(torch.int64))
+    bad = x.clone()
+    bad.view(-1)[3] = float("nan")
+    with pytest.raises(ValueError, match="NaN"):
+        tok.tokenize(bad)
+    if tok.modality == "image":
+        with pytest.raises(ValueError, match="size|multiples"):
+            tok.tokenize(x[..., :-1])
