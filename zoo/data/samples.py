@@ -21,7 +21,7 @@ SAMPLE_PHOTOS: dict[str, str] = {
     "coffee": "CC0 (Rachel Michetti)",
     "rocket": "public domain (NASA)",
     "hubble_deep_field": "public domain (NASA/ESA)",
-    "retina": "CC-BY 4.0 (Häggström, via scikit-image)",
+    "retina": "CC0 (Häggström, via scikit-image)",
     "stereo_motorcycle": "CC0 (Middlebury stereo, via scikit-image)",
     "camera": "CC0 (scikit-image), grayscale replicated to RGB",
     "grace_hopper": "public domain (US Navy), via matplotlib",

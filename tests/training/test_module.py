@@ -1,0 +1,233 @@
+"""TokenizerModule: GAN schedule, resume, EMA + export, checkpoints, validation logs."""
+
+import copy
+import math
+
+import lightning.pytorch as pl
+import pytest
+import torch
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger
+from torch import nn
+from training_helpers import TINY_VQGAN, data_args
+
+import zoo
+from zoo.training import ImageDataModule, TokenizerModule, WarmupCosine
+from zoo.training.ema import ema_decay_at, ema_update_
+
+
+def _trainer(tmp_path, **kwargs):
+    args = dict(
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=1,
+        default_root_dir=str(tmp_path),
+    )
+    args.update(kwargs)
+    return pl.Trainer(**args)
+
+
+def _module(**overrides):
+    args = dict(TINY_VQGAN, perceptual_loss=None, disc_layers=2, disc_channels=8, warmup_steps=1)
+    args.update(overrides)
+    return TokenizerModule(**args)
+
+
+def _flat(module: nn.Module) -> torch.Tensor:
+    return torch.cat([p.detach().flatten() for p in module.parameters()])
+
+
+class _Record(Callback):
+    def __init__(self):
+        self.rows = []
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self.rows.append(
+            {
+                "step_count": int(pl_module.step_count),
+                "global_step": trainer.global_step,
+                "disc": _flat(pl_module.discriminator).clone(),
+                "gen_lr_epoch": trainer.lr_scheduler_configs[0].scheduler.last_epoch,
+                "disc_lr_epoch": trainer.lr_scheduler_configs[1].scheduler.last_epoch,
+            }
+        )
+
+
+def test_discriminator_starts_at_its_own_step_count(tmp_path, photo_dir):
+    pl.seed_everything(0)
+    module = _module(disc_start=2)
+    disc0 = _flat(module.discriminator).clone()
+    rec = _Record()
+    # max_steps counts optimizer steps: 2 generator-only batches + 2 batches with both = 6.
+    trainer = _trainer(tmp_path, max_steps=6, callbacks=[rec], limit_val_batches=0)
+    trainer.fit(module, datamodule=ImageDataModule(**data_args(photo_dir)))
+    assert [r["step_count"] for r in rec.rows] == [1, 2, 3, 4]
+    assert [r["global_step"] for r in rec.rows] == [1, 2, 4, 6]
+    assert torch.equal(rec.rows[0]["disc"], disc0) and torch.equal(rec.rows[1]["disc"], disc0)
+    assert not torch.equal(rec.rows[2]["disc"], disc0)
+    assert not torch.equal(rec.rows[3]["disc"], rec.rows[2]["disc"])
+    # The generator schedule advances every batch; the discriminator's only once it runs.
+    assert [r["gen_lr_epoch"] for r in rec.rows] == [1, 2, 3, 4]
+    assert [r["disc_lr_epoch"] for r in rec.rows] == [0, 0, 1, 2]
+    # Schedule length derived from max_steps in generator steps: 2 + ceil((6 - 2) / 2) = 4.
+    assert module.lr_schedulers()[0].lr_lambdas[0].total_steps == 4
+
+
+def test_resume_continues_step_count_and_optimizer_state(tmp_path, photo_dir):
+    pl.seed_everything(0)
+    ckpt_dir = tmp_path / "ckpt"
+    # disc_start=0: every batch takes 2 optimizer steps, so global_step = 2 * step_count.
+    ckpt = ModelCheckpoint(dirpath=ckpt_dir, every_n_train_steps=4, save_top_k=-1, save_last=True)
+    module = _module(disc_start=0)
+    trainer = _trainer(tmp_path, max_steps=8, callbacks=[ckpt], enable_checkpointing=True)
+    trainer.fit(module, datamodule=ImageDataModule(**data_args(photo_dir)))
+    assert int(module.step_count) == 4 and trainer.global_step == 8
+    mid = ckpt_dir / "epoch=0-step=4.ckpt"
+    saved = torch.load(mid, map_location="cpu", weights_only=False)
+    assert saved["global_step"] == 4 and int(saved["state_dict"]["step_count"]) == 2
+
+    class Capture(Callback):
+        def on_train_start(self, trainer, pl_module):
+            self.global_step = trainer.global_step
+            self.step_count = int(pl_module.step_count)
+            self.opt_states = [copy.deepcopy(o.state_dict()) for o in trainer.optimizers]
+            self.sched_epochs = [c.scheduler.last_epoch for c in trainer.lr_scheduler_configs]
+
+    cap = Capture()
+    pl.seed_everything(0)
+    resumed = _module(disc_start=0)
+    trainer2 = _trainer(tmp_path / "r", max_steps=8, callbacks=[cap])
+    trainer2.fit(resumed, datamodule=ImageDataModule(**data_args(photo_dir)), ckpt_path=str(mid))
+    assert cap.global_step == 4 and cap.step_count == 2
+    assert cap.sched_epochs == [2, 2]
+    for got, want in zip(cap.opt_states, saved["optimizer_states"], strict=True):
+        assert got["param_groups"] == want["param_groups"]
+        assert got["state"].keys() == want["state"].keys()
+        for k in want["state"]:
+            for name, value in want["state"][k].items():
+                torch.testing.assert_close(got["state"][k][name], value)
+    # It then runs the remaining 2 batches, not 4: the counts continue from the checkpoint.
+    assert int(resumed.step_count) == 4 and trainer2.global_step == 8
+
+
+def test_checkpoint_reloads_without_config_and_export_loads_with_zoo(tmp_path, photo_dir):
+    pl.seed_everything(0)
+    module = _module(disc_start=1, perceptual_loss="efflite0", perceptual_weight=0.1, ema_decay=0.9)
+    init = _flat(module.tokenizer).clone()
+    trainer = _trainer(tmp_path, max_steps=5)
+    trainer.fit(module, datamodule=ImageDataModule(**data_args(photo_dir)))
+    path = tmp_path / "run.ckpt"
+    trainer.save_checkpoint(path)
+    state = torch.load(path, map_location="cpu", weights_only=False)["state_dict"]
+    # Frozen perceptual features are not stored; EMA weights and the step counter are.
+    assert not any(k.startswith("perceptual.") for k in state)
+    assert any(k.startswith("ema_tokenizer.") for k in state)
+
+    loaded = TokenizerModule.load_from_checkpoint(path, map_location="cpu")
+    assert loaded.hparams.tokenizer == "vqgan_test" and int(loaded.step_count) == 3
+    torch.testing.assert_close(_flat(loaded.ema_tokenizer), _flat(module.ema_tokenizer))
+    torch.testing.assert_close(_flat(loaded.tokenizer), _flat(module.tokenizer))
+    # EMA lags the live weights and has moved from the initialisation.
+    ema, live = _flat(module.ema_tokenizer), _flat(module.tokenizer)
+    assert not torch.allclose(ema, live) and not torch.allclose(ema, init)
+
+    out = loaded.export(tmp_path / "export")
+    tok = zoo.load(str(out))
+    assert tok.architecture == "vqgan_test"
+    torch.testing.assert_close(_flat(tok), _flat(module.ema_tokenizer))
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    assert torch.equal(tok.tokenize(x), module.ema_tokenizer.eval().tokenize(x))
+
+
+def test_validation_logs_psnr_per_token_count_and_an_image_grid(tmp_path, photo_dir):
+    pl.seed_everything(0)
+    module = TokenizerModule(
+        tokenizer="titok_test",
+        perceptual_loss=None,
+        disc_weight=0.0,
+        ema_decay=None,
+        log_images=2,
+    )
+    assert module.eval_num_tokens == [1, 2, 4, 8]
+    assert module.discriminator is None and module.ema_tokenizer is None
+    trainer = _trainer(tmp_path, max_steps=2, logger=CSVLogger(tmp_path), val_check_interval=2)
+    trainer.fit(module, datamodule=ImageDataModule(**data_args(photo_dir)))
+    metrics = trainer.callback_metrics
+    for key in ("val/psnr", "val/psnr@1", "val/psnr@8", "val/rec", "val/q_usage"):
+        assert key in metrics and math.isfinite(float(metrics[key])), key
+    assert float(metrics["val/psnr@8"]) == pytest.approx(float(metrics["val/psnr"]), abs=1e-4)
+    grids = list((tmp_path / "lightning_logs").rglob("reconstructions_step*.png"))
+    assert len(grids) == 1
+    from PIL import Image
+
+    w, h = Image.open(grids[0]).size
+    # Rows: input, full reconstruction, and 1, 2, 4 tokens; 2 columns of 32 px + padding.
+    assert (w, h) == (2 + 2 * 34, 2 + 5 * 34)
+
+
+def test_last_layer_is_found_in_the_graph_or_taken_from_the_tokenizer():
+    module = _module()
+    out = module.tokenizer(torch.rand(1, 3, 32, 32) * 2 - 1)
+    assert (
+        module._resolve_last_layer(out.reconstruction) is module.tokenizer.decoder.conv_out.weight
+    )
+
+    titok = TokenizerModule(tokenizer="titok_test", perceptual_loss=None, ema_decay=None)
+    out = titok.tokenizer(torch.rand(1, 3, 32, 32) * 2 - 1)
+    last = titok._resolve_last_layer(out.reconstruction)
+    names = {id(p): n for n, p in titok.tokenizer.named_parameters()}
+    assert names[id(last)].startswith("decoder.") and last.ndim >= 2
+
+    declared = _module()
+    chosen = declared.tokenizer.encoder.conv_in.weight
+    declared.tokenizer.last_layer = chosen  # a tokenizer may name its output weight itself
+    assert declared._resolve_last_layer(out.reconstruction) is chosen
+
+
+def test_warmup_cosine_and_ema_helpers():
+    f = WarmupCosine(warmup_steps=4, total_steps=14, min_ratio=0.1)
+    assert [f(s) for s in range(4)] == [0.25, 0.5, 0.75, 1.0]
+    assert f(9) == pytest.approx(0.55)
+    assert f(14) == pytest.approx(0.1) and f(100) == pytest.approx(0.1)
+    assert WarmupCosine(2, None, 0.1)(50) == 1.0
+
+    assert ema_decay_at(0.999, 0) == pytest.approx(0.1)
+    assert ema_decay_at(0.999, 10**6) == 0.999
+    ema, live = nn.BatchNorm1d(3), nn.BatchNorm1d(3)
+    with torch.no_grad():
+        live.weight.fill_(3.0)
+        live.running_mean.fill_(2.0)
+    live.num_batches_tracked.fill_(7)
+    ema_update_(ema, live, decay=0.75)
+    torch.testing.assert_close(ema.weight, torch.full((3,), 0.75 * 1 + 0.25 * 3))
+    torch.testing.assert_close(ema.running_mean, torch.full((3,), 0.5))
+    assert int(ema.num_batches_tracked) == 7
+    with pytest.raises(ValueError, match="differ in structure"):
+        ema_update_(nn.Linear(2, 2), nn.Linear(2, 2, bias=False), 0.5)
+
+
+def test_bad_arguments_are_named():
+    with pytest.raises(ValueError, match="recon_loss"):
+        _module(recon_loss="l3")
+    with pytest.raises(ValueError, match="disc_loss"):
+        _module(disc_loss="wgan")
+    with pytest.raises(ValueError, match="unknown tokenizer"):
+        _module(tokenizer="vqgan_tset")
+    with pytest.raises(ValueError, match="eval_num_tokens"):
+        TokenizerModule(tokenizer="titok_test", perceptual_loss=None, eval_num_tokens=[0, 9])
+
+
+def test_training_reduces_validation_loss_of_the_ema_weights(tmp_path, photo_dir):
+    pl.seed_everything(0)
+    module = _module(disc_weight=0.0, lr=2e-3, warmup_steps=2, ema_decay=0.8)
+    dm = ImageDataModule(**data_args(photo_dir, batch_size=4, crops_per_image=4))
+    before = _trainer(tmp_path).validate(module, datamodule=dm, verbose=False)[0]
+    _trainer(tmp_path, max_steps=16).fit(module, datamodule=dm)
+    after = _trainer(tmp_path).validate(module, datamodule=dm, verbose=False)[0]
+    assert after["val/rec"] < 0.8 * before["val/rec"]
+    assert after["val/psnr"] > before["val/psnr"] + 1.0

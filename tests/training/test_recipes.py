@@ -1,0 +1,90 @@
+"""Every image recipe trains under train.py's LightningCLI (fast_dev_run on CPU, tiny sizes)."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+RECIPES = sorted((ROOT / "configs" / "image").glob("*.yaml"))
+
+# Shrinks per tokenizer family, merged over the recipe's own tokenizer_args (32 px inputs).
+TINY = {
+    "titok": {"image_size": 32, "encoder_width": 32, "decoder_width": 32, "encoder_depth": 1,
+              "decoder_depth": 1, "encoder_heads": 2, "decoder_heads": 2, "mlp_ratio": 2.0},
+    "vqgan": {"image_size": 32, "ch": 8, "z_channels": 8, "num_res_blocks": 1},
+}  # fmt: skip
+
+
+def load_train_module():
+    spec = importlib.util.spec_from_file_location("zoo_train_script", ROOT / "train.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_there_is_a_recipe_per_image_family():
+    names = {yaml.safe_load(p.read_text())["model"]["tokenizer"].split("_")[0] for p in RECIPES}
+    assert names == {"titok", "vqgan"}
+    assert len(RECIPES) >= 3
+
+
+@pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.stem)
+def test_recipe_fast_dev_run(recipe, tmp_path, photo_dir, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # recipes name relative runs/ folders
+    cfg = yaml.safe_load(recipe.read_text())
+    family = cfg["model"]["tokenizer"].split("_")[0]
+    tokenizer_args = {**cfg["model"].get("tokenizer_args", {}), **TINY[family]}
+    args = [
+        "fit",
+        "--config", str(recipe),
+        "--config", str(ROOT / "configs" / "trainer" / "cpu_smoke.yaml"),
+        "--model.tokenizer_args", json.dumps(tokenizer_args),
+        "--model.disc_start", "0",  # exercise the adversarial step too
+        "--data.train_cache", "null",
+        "--data.train_dir", str(photo_dir),
+        "--data.val_dir", str(photo_dir),
+        "--data.crop_size", "32",
+        "--data.min_short_side", "32",
+        "--data.max_short_side", "48",
+        "--data.val_short_side", "40",
+    ]  # fmt: skip
+    cli = load_train_module().cli_main(args)
+    assert cli.trainer.fast_dev_run == 2
+    # fast_dev_run=2 caps optimizer steps at 2: one batch with generator + discriminator steps.
+    assert int(cli.model.step_count) == 1
+    assert cli.trainer.global_step == 2
+    assert cli.model.tokenizer.architecture == cfg["model"]["tokenizer"]
+    # A smoke run leaves nothing behind (no checkpoints, no logs).
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_resume_from_last_checkpoint_through_the_cli(tmp_path, photo_dir, monkeypatch):
+    # The recipe's ModelCheckpoint writes to a relative runs/ folder: keep it inside tmp_path.
+    monkeypatch.chdir(tmp_path)
+    recipe = ROOT / "configs" / "image" / "vqgan_cpu_f8.yaml"
+    cfg = yaml.safe_load(recipe.read_text())
+    tokenizer_args = {**cfg["model"]["tokenizer_args"], **TINY["vqgan"]}
+    common = [
+        "fit", "--config", str(recipe),
+        "--model.tokenizer_args", json.dumps(tokenizer_args),
+        "--model.perceptual_loss", "null", "--model.disc_start", "0",
+        "--data.train_cache", "null", "--data.train_dir", str(photo_dir),
+        "--data.val_dir", str(photo_dir), "--data.crop_size", "32",
+        "--data.min_short_side", "32", "--data.max_short_side", "48",
+        "--data.batch_size", "2", "--data.num_workers", "0", "--data.crops_per_image", "2",
+        "--data.val_crops_per_image", "1",
+        "--trainer.val_check_interval", "2", "--trainer.limit_val_batches", "1",
+        "--trainer.num_sanity_val_steps", "0", "--trainer.enable_progress_bar", "false",
+        "--trainer.accelerator", "cpu",
+    ]  # fmt: skip
+    cli_main = load_train_module().cli_main
+    first = cli_main(common + ["--trainer.max_steps", "4"])
+    assert int(first.model.step_count) == 2 and first.trainer.global_step == 4
+    last = tmp_path / "runs" / "vqgan_cpu_f8" / "checkpoints" / "last.ckpt"
+    assert last.is_file()
+    second = cli_main(common + ["--trainer.max_steps", "8", "--ckpt_path", "last"])
+    # Continued from last.ckpt: two more batches, not four.
+    assert int(second.model.step_count) == 4 and second.trainer.global_step == 8

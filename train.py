@@ -1,0 +1,53 @@
+"""Train a tokenizer from YAML configs (LightningCLI).
+
+    python train.py fit --config configs/image/titok_cpu_flex.yaml
+    python train.py fit --config configs/image/vqgan_cpu_f8.yaml \
+        --config configs/trainer/cpu_smoke.yaml                   # compose: recipe + trainer
+    python train.py fit --config configs/image/titok_cpu_flex.yaml --ckpt_path last   # resume
+    python train.py fit --config ... --export_dir out/tok         # export the EMA weights after fit
+
+Multi-GPU / multi-node: compose ``configs/trainer/ddp.yaml`` (or fsdp.yaml, bf16.yaml) and set
+``--trainer.devices`` / ``--trainer.num_nodes``. See ``python train.py fit --help``.
+"""
+
+from __future__ import annotations
+
+from lightning.pytorch.cli import LightningCLI
+
+from zoo.training import ImageDataModule, TokenizerModule
+
+
+class TokenizerCLI(LightningCLI):
+    """LightningCLI over TokenizerModule + ImageDataModule, plus ``--export_dir``."""
+
+    def add_arguments_to_parser(self, parser) -> None:
+        parser.add_argument(
+            "--export_dir",
+            type=str | None,
+            default=None,
+            help="after fit, write the (EMA) tokenizer here with save_pretrained",
+        )
+
+    def after_fit(self) -> None:
+        export_dir = self.config[self.subcommand].get("export_dir")
+        if export_dir and self.trainer.is_global_zero:
+            self.model.export(export_dir)
+
+
+def cli_main(args: list[str] | None = None, *, run: bool = True) -> TokenizerCLI:
+    """Build the CLI (``run=False`` only parses and instantiates, as the config tests do)."""
+    return TokenizerCLI(
+        TokenizerModule,
+        ImageDataModule,
+        subclass_mode_model=False,
+        subclass_mode_data=False,
+        save_config_kwargs={"overwrite": True},
+        # The module owns its optimizers (two, for manual GAN optimisation).
+        auto_configure_optimizers=False,
+        args=args,
+        run=run,
+    )
+
+
+if __name__ == "__main__":
+    cli_main()

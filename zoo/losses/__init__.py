@@ -1,0 +1,34 @@
+"""Training losses: reconstruction, perceptual, adversarial, and discriminators.
+
+Plain ``torch`` code (no Lightning): the training module in :mod:`zoo.training` combines them.
+"""
+
+from zoo.losses.adversarial import (
+    GAN_LOSSES,
+    adaptive_weight,
+    discriminator_loss,
+    generator_loss,
+)
+from zoo.losses.discriminators import PatchGANDiscriminator
+from zoo.losses.perceptual import (
+    LPIPS,
+    PERCEPTUAL_LOSSES,
+    EffLite0PerceptualLoss,
+    create_perceptual_loss,
+)
+from zoo.losses.reconstruction import RECONSTRUCTION_LOSSES, psnr, reconstruction_loss
+
+__all__ = [
+    "GAN_LOSSES",
+    "LPIPS",
+    "PERCEPTUAL_LOSSES",
+    "RECONSTRUCTION_LOSSES",
+    "EffLite0PerceptualLoss",
+    "PatchGANDiscriminator",
+    "adaptive_weight",
+    "create_perceptual_loss",
+    "discriminator_loss",
+    "generator_loss",
+    "psnr",
+    "reconstruction_loss",
+]

@@ -1,0 +1,52 @@
+"""Pixel reconstruction losses (L1 / L2) on tensors of any layout.
+
+Both inputs share one layout and value range (images ``(B, 3, H, W)`` in [-1, 1] in this project);
+the loss is the mean over every element, so its scale does not depend on resolution or batch size.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+RECONSTRUCTION_LOSSES = ("l1", "l2")
+
+
+def reconstruction_loss(x_hat: Tensor, x: Tensor, *, kind: str = "l1") -> Tensor:
+    """Mean L1 (``kind="l1"``) or mean squared error (``kind="l2"``) between ``x_hat`` and ``x``.
+
+    Args:
+        x_hat: reconstruction, same shape as ``x``.
+        x: target, any layout; compared element by element.
+        kind: ``"l1"`` or ``"l2"``.
+
+    Returns:
+        a scalar tensor in ``x_hat``'s dtype.
+    """
+    if kind not in RECONSTRUCTION_LOSSES:
+        raise ValueError(
+            f"reconstruction_loss: kind must be one of {RECONSTRUCTION_LOSSES}, got {kind!r}"
+        )
+    if x_hat.shape != x.shape:
+        raise ValueError(
+            f"reconstruction_loss: x_hat and x must have the same shape, got {tuple(x_hat.shape)} "
+            f"and {tuple(x.shape)}"
+        )
+    if kind == "l1":
+        return F.l1_loss(x_hat, x)
+    return F.mse_loss(x_hat, x)
+
+
+def psnr(
+    x_hat: Tensor, x: Tensor, *, value_range: tuple[float, float] = (-1.0, 1.0), eps: float = 1e-10
+) -> Tensor:
+    """Per-item PSNR in dB, shape ``(B,)``, for inputs ``(B, ...)`` with values in ``value_range``.
+
+    With the project's [-1, 1] images this equals the usual PSNR of the same images on [0, 1].
+    ``x_hat`` is clamped to ``value_range`` first, as saving it as an image would do.
+    """
+    lo, hi = value_range
+    x_hat = x_hat.detach().float().clamp(lo, hi)
+    mse = (x_hat - x.detach().float()).pow(2).flatten(1).mean(1)
+    return 10 * torch.log10((hi - lo) ** 2 / (mse + eps))

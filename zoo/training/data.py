@@ -1,0 +1,202 @@
+"""``ImageDataModule``: the Lightning data module over :mod:`zoo.data`'s image datasets.
+
+It lives in :mod:`zoo.training` because that is the only package that imports Lightning; the
+datasets themselves are plain ``torch`` code in :mod:`zoo.data`.
+
+Exactly one training source:
+    train_cache: a crop cache built by ``python -m zoo.data.photos cache`` (fast on CPU);
+    train_shards: webdataset shards (brace pattern or list), split by node and worker;
+    train_dir: a folder of photos;
+    image_dir: one folder split into train/validation by source photo (``val_fraction``,
+        ``split_seed``), never by crop.
+Validation (optional): val_cache, val_dir, or the held-out part of image_dir.
+
+Batches: float32 ``(batch_size, 3, crop_size, crop_size)`` in [-1, 1].
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from lightning.pytorch import LightningDataModule
+from torch.utils.data import DataLoader, Dataset, IterableDataset
+
+from zoo.data.image import (
+    CropCacheDataset,
+    FixedCropDataset,
+    RandomCropDataset,
+    list_images,
+    shard_count,
+    split_by_source,
+    webdataset_images,
+)
+from zoo.data.transforms import MultiScaleCrop
+
+
+class ImageDataModule(LightningDataModule):
+    """Random multi-scale training crops and fixed validation crops of photos.
+
+    Args:
+        train_cache, train_shards, train_dir, image_dir: training source (set exactly one).
+        val_cache, val_dir: validation source (at most one; ``image_dir`` provides its own).
+        val_fraction, split_seed: source-photo split of ``image_dir``.
+        crop_size: side of the square crops fed to the model.
+        min_short_side, max_short_side: a photo's short side is resized to a random length in
+            this range before cropping (multi-scale); ignored for crop caches.
+        val_short_side: fixed short side for validation crops (default: the range's midpoint).
+        flip: random horizontal flips in training.
+        min_gradient_energy, max_tries: flat-crop rejection (see ``zoo.data.MultiScaleCrop``).
+        crops_per_image: folder sources: training crops per photo per epoch.
+        val_crops_per_image: validation crops per photo (fixed, seeded by ``seed``).
+        samples_per_epoch: webdataset: samples per epoch over all ranks and workers.
+        shuffle_buffer, shard_shuffle: webdataset sample and shard shuffle buffers.
+        batch_size, val_batch_size: per-device batch sizes (validation default: batch_size).
+        num_workers: DataLoader workers per device.
+        seed: seed of the validation crops and the webdataset shuffles.
+    """
+
+    def __init__(
+        self,
+        *,
+        train_cache: str | None = None,
+        train_shards: str | list[str] | None = None,
+        train_dir: str | None = None,
+        image_dir: str | None = None,
+        val_cache: str | None = None,
+        val_dir: str | None = None,
+        val_fraction: float = 0.1,
+        split_seed: int = 0,
+        crop_size: int = 64,
+        min_short_side: int = 256,
+        max_short_side: int = 768,
+        val_short_side: int | None = None,
+        flip: bool = True,
+        min_gradient_energy: float = 0.01,
+        max_tries: int = 10,
+        crops_per_image: int = 100,
+        val_crops_per_image: int = 4,
+        samples_per_epoch: int = 100_000,
+        shuffle_buffer: int = 1000,
+        shard_shuffle: int = 100,
+        batch_size: int = 16,
+        val_batch_size: int | None = None,
+        num_workers: int = 0,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        sources = {
+            "train_cache": train_cache,
+            "train_shards": train_shards,
+            "train_dir": train_dir,
+            "image_dir": image_dir,
+        }
+        given = [k for k, v in sources.items() if v]
+        if len(given) != 1:
+            raise ValueError(
+                f"ImageDataModule: set exactly one training source of {list(sources)}, got "
+                f"{given or 'none'}"
+            )
+        val_given = [k for k, v in {"val_cache": val_cache, "val_dir": val_dir}.items() if v]
+        if len(val_given) > 1 or (image_dir and val_given):
+            raise ValueError(
+                "ImageDataModule: set at most one validation source (val_cache or val_dir); "
+                f"image_dir already provides one. Got {val_given + ['image_dir'] * bool(image_dir)}"
+            )
+        self.save_hyperparameters()
+        self.train_dataset: Dataset | None = None
+        self.val_dataset: Dataset | None = None
+
+    def _crop(self, *, train: bool) -> MultiScaleCrop:
+        hp = self.hparams
+        if train:
+            lo, hi = hp.min_short_side, hp.max_short_side
+        else:
+            mid = hp.val_short_side or (hp.min_short_side + hp.max_short_side) // 2
+            lo = hi = mid
+        return MultiScaleCrop(
+            crop_size=hp.crop_size,
+            min_short_side=lo,
+            max_short_side=hi,
+            flip=hp.flip and train,
+            min_gradient_energy=hp.min_gradient_energy,
+            max_tries=hp.max_tries,
+        )
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_dataset is None:
+            self.train_dataset = self._train_dataset()
+        if self.val_dataset is None:
+            self.val_dataset = self._val_dataset()
+
+    def _world_size(self) -> int:
+        return self.trainer.world_size if self.trainer is not None else 1
+
+    def _train_dataset(self) -> Dataset:
+        hp = self.hparams
+        if hp.train_cache:
+            return CropCacheDataset(hp.train_cache, crop_size=hp.crop_size, train=True)
+        if hp.train_shards:
+            workers = max(1, hp.num_workers)
+            streams = self._world_size() * workers
+            n = shard_count(hp.train_shards)
+            if n < streams:
+                raise ValueError(
+                    f"ImageDataModule: {n} webdataset shards cannot feed {self._world_size()} "
+                    f"ranks x {workers} workers; every worker needs at least one shard (use more "
+                    "shards or fewer num_workers)"
+                )
+            return webdataset_images(
+                hp.train_shards,
+                crop=self._crop(train=True),
+                samples_per_epoch=math.ceil(hp.samples_per_epoch / streams),
+                shuffle_buffer=hp.shuffle_buffer,
+                shard_shuffle=hp.shard_shuffle,
+                seed=hp.seed,
+            )
+        files = list_images(hp.train_dir or hp.image_dir)
+        if hp.image_dir:
+            files, _ = split_by_source(files, val_fraction=hp.val_fraction, seed=hp.split_seed)
+        return RandomCropDataset(files, self._crop(train=True), crops_per_image=hp.crops_per_image)
+
+    def _val_dataset(self) -> Dataset | None:
+        hp = self.hparams
+        if hp.val_cache:
+            return CropCacheDataset(hp.val_cache, crop_size=hp.crop_size, train=False)
+        if hp.val_dir:
+            files = list_images(hp.val_dir)
+        elif hp.image_dir and hp.val_fraction > 0:
+            _, files = split_by_source(
+                list_images(hp.image_dir), val_fraction=hp.val_fraction, seed=hp.split_seed
+            )
+        else:
+            return None
+        return FixedCropDataset(
+            files, self._crop(train=False), crops_per_image=hp.val_crops_per_image, seed=hp.seed
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        hp = self.hparams
+        iterable = isinstance(self.train_dataset, IterableDataset)
+        return DataLoader(
+            self.train_dataset,
+            batch_size=hp.batch_size,
+            shuffle=not iterable,
+            num_workers=hp.num_workers,
+            persistent_workers=hp.num_workers > 0,
+            pin_memory=torch.cuda.is_available(),
+            # Equal batch shapes every step (and equal step counts across DDP ranks).
+            drop_last=True,
+        )
+
+    def val_dataloader(self) -> DataLoader | list:
+        hp = self.hparams
+        if self.val_dataset is None:
+            return []
+        return DataLoader(
+            self.val_dataset,
+            batch_size=hp.val_batch_size or hp.batch_size,
+            shuffle=False,
+            num_workers=hp.num_workers,
+            persistent_workers=hp.num_workers > 0,
+        )
