@@ -4,7 +4,8 @@ Each case runs the zoo quantizer and its vector-quantize-pytorch counterpart on 
 (B x N tokens, training mode, loss = sum of quantized^2 + aux loss, backward to the input).
 Timing: both implementations in this one process (same allocator), interleaved, median of
 ``--repeats`` runs after warm-up. Peak memory: each implementation once more in a fresh
-subprocess: peak RSS growth over the process's RSS after setup on CPU, or
+subprocess, after one untimed step: peak RSS growth during one step on CPU (VmHWM reset through
+/proc/self/clear_refs), or
 ``torch.cuda.max_memory_allocated`` on GPU. Cases whose reference would need more memory than
 ``--max-ref-gib`` (it materialises 2^d probabilities per token) are reported as not runnable.
 
@@ -18,7 +19,6 @@ import argparse
 import json
 import math
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -149,9 +149,19 @@ def sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def rss_bytes() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+def _status_kib(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def reset_peak_rss() -> int:
+    """Reset this process's peak RSS (VmHWM) to its current RSS; return that RSS in bytes."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    return _status_kib("VmRSS") * 1024
 
 
 def measure_memory(case_index: int, impl: str, args: argparse.Namespace) -> float:
@@ -188,9 +198,9 @@ def memory_child(spec: str, args: argparse.Namespace) -> None:
         torch.cuda.synchronize()
         peak = torch.cuda.max_memory_allocated() - base
     else:
-        base = rss_bytes()
+        base = reset_peak_rss()
         step(module, impl, z)
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base
+        peak = _status_kib("VmHWM") * 1024 - base
     print(max(peak, 0) / 2**20)
 
 

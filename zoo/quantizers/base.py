@@ -164,7 +164,9 @@ class Quantizer(nn.Module):
             )
         if z.numel() == 0:
             raise ValueError(f"{self._label}: got an empty input of shape {tuple(z.shape)}")
-        if self.check_finite and not torch.isfinite(z).all():
+        # A sum is ~5x cheaper than an elementwise check and is non-finite whenever any element
+        # is; only if it overflows (or is non-finite) do we pay for the exact check.
+        if self.check_finite and not torch.isfinite(z.sum()) and not torch.isfinite(z).all():
             raise ValueError(
                 f"{self._label}: z contains NaN or Inf ({int((~torch.isfinite(z)).sum())} of "
                 f"{z.numel()} values); check the encoder output or lower the learning rate."

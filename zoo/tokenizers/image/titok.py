@@ -473,11 +473,12 @@ def titok_s128_bsq(**kwargs: Any) -> TiTok:
 @register_tokenizer
 def titok_cpu_flex(**kwargs: Any) -> TiTok:
     """CPU-trainable flexible TiTok: 64 px, patch 8 (64 patches), 32 tokens, width 192,
-    depth 4 + 4, FSQ [8, 5, 5, 5] (1000 codes), nested dropout over {1, 2, 4, ..., 32}."""
+    depth 4 + 4, FSQ [8, 8, 8, 5, 5, 5] (64000 codes, ~16 bits per token), nested dropout over
+    {1, 2, 4, ..., 32}. The shipped ``titok_cpu_flex.photos64`` weights use this architecture."""
     args = dict(
         image_size=64, patch_size=8, num_latent_tokens=32, encoder_width=192, encoder_depth=4,
         encoder_heads=3, decoder_width=192, decoder_depth=4, decoder_heads=3, mlp_ratio=4.0,
-        token_dim=4, quantizer="fsq", quantizer_kwargs={"levels": [8, 5, 5, 5]},
+        token_dim=6, quantizer="fsq", quantizer_kwargs={"levels": [8, 8, 8, 5, 5, 5]},
         token_drop="nested", token_count_dist="pow2",
     )  # fmt: skip
     return _create_titok("titok_cpu_flex", **dict(args, **kwargs))
