@@ -59,7 +59,9 @@ class StreamState:
     """Explicit state of one chunked encode or decode stream (one per stream, never shared).
 
     Attributes:
-        layers: per-layer state in the model's own format (buffers, recurrent state, ...).
+        layers: per-layer state in the model's own format (buffers, recurrent state, ...), plus
+            ``_audio`` / ``_codes``: batch size, dtype/width and device of the stream, so a
+            final call may carry no new data.
         samples: input samples (encode) or frames (decode) consumed so far.
         finished: set by the ``final=True`` call; a finished stream accepts no more chunks.
     """
@@ -225,15 +227,22 @@ class AudioTokenizer(Tokenizer):
         """
         self._check_streaming()
         state = self._check_stream_state(state)
-        if codes is None or codes.shape[1] == 0:
-            if "batch" not in state.layers:
-                raise ValueError(f"{self._label}: the first detokenize_stream call needs codes")
-            b, dim, device = state.layers["batch"]
-            q = torch.zeros(b, 0, dim, device=device)
-        else:
+        if codes is not None:
             self.validate_codes(codes)
+            seen = state.layers.get("_codes")
+            if seen is not None and (codes.shape[0], codes.shape[-1]) != seen[:2]:
+                raise ValueError(
+                    f"{self._label}: a stream keeps its batch size and codebook count; this "
+                    f"stream has (B, k) = {seen[:2]}, got codes {tuple(codes.shape)}"
+                )
+            state.layers["_codes"] = (codes.shape[0], codes.shape[-1], codes.device)
+        if "_codes" not in state.layers:
+            raise ValueError(f"{self._label}: the first detokenize_stream call needs codes")
+        if codes is None or codes.shape[1] == 0:
+            b, _, device = state.layers["_codes"]
+            q = torch.zeros(b, 0, self.quantizer.dim, device=device)
+        else:
             q = self.quantizer.decode(codes)
-            state.layers["batch"] = (q.shape[0], q.shape[-1], q.device)
         state.samples += q.shape[1]
         audio = self._decode_chunk(q, state, final)
         state.finished = final
@@ -273,14 +282,19 @@ class AudioTokenizer(Tokenizer):
 
     def _check_chunk(self, chunk: Tensor | None, state: StreamState) -> Tensor:
         if chunk is None:
-            if "chunk_batch" not in state.layers:
+            if "_audio" not in state.layers:
                 raise ValueError(f"{self._label}: the first tokenize_stream call needs audio")
-            b, dtype, device = state.layers["chunk_batch"]
+            b, dtype, device = state.layers["_audio"]
             return torch.zeros(b, self.channels, 0, dtype=dtype, device=device)
         self._check_audio_tensor(chunk)
         if chunk.shape[-1]:
             self._check_values(chunk)
-        state.layers.setdefault("chunk_batch", (chunk.shape[0], chunk.dtype, chunk.device))
+        seen = state.layers.setdefault("_audio", (chunk.shape[0], chunk.dtype, chunk.device))
+        if chunk.shape[0] != seen[0]:
+            raise ValueError(
+                f"{self._label}: a stream keeps its batch size; this stream has B = {seen[0]}, "
+                f"got a chunk of shape {tuple(chunk.shape)}"
+            )
         return chunk
 
     # ------------------------------------------------------------------ validation
@@ -328,8 +342,8 @@ class AudioTokenizer(Tokenizer):
                 else f"this model needs {self.channels} channels"
             )
             raise ValueError(
-                f"{self._label}: expected {self.channels} audio channels at dim 1 of (B, C, samples), "
-                f"got shape {tuple(x.shape)}; {hint}"
+                f"{self._label}: expected {self.channels} audio channels at dim 1 of "
+                f"(B, C, samples), got shape {tuple(x.shape)}; {hint}"
             )
         if x.ndim != 3 or not x.is_floating_point():
             super().validate_input(x)  # the generic message for other layouts and dtypes

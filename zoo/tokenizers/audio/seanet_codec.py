@@ -93,15 +93,25 @@ class _ConvCfg:
 
     def conv(self, cin: int, cout: int, kernel: int, stride: int = 1, dilation: int = 1) -> Any:
         return StreamableConv1d(
-            in_channels=cin, out_channels=cout, kernel_size=kernel, stride=stride,
-            dilation=dilation, causal=self.causal, pad_mode=self.pad_mode, norm=self.norm,
-        )  # fmt: skip
+            in_channels=cin,
+            out_channels=cout,
+            kernel_size=kernel,
+            stride=stride,
+            dilation=dilation,
+            causal=self.causal,
+            pad_mode=self.pad_mode,
+            norm=self.norm,
+        )
 
     def conv_transpose(self, cin: int, cout: int, kernel: int, stride: int) -> Any:
         return StreamableConvTranspose1d(
-            in_channels=cin, out_channels=cout, kernel_size=kernel, stride=stride,
-            causal=self.causal, norm=self.norm,
-        )  # fmt: skip
+            in_channels=cin,
+            out_channels=cout,
+            kernel_size=kernel,
+            stride=stride,
+            causal=self.causal,
+            norm=self.norm,
+        )
 
 
 class SEANetResidualUnit(nn.Module):
@@ -195,7 +205,7 @@ class SEANetEncoder(_StreamingStack):
                         true_skip=true_skip,
                         activation=activation,
                         cfg=cfg,
-                    )  # fmt: skip
+                    )
                 )
             layers += [
                 make_activation(activation, width),
@@ -261,7 +271,7 @@ class SEANetDecoder(_StreamingStack):
                         true_skip=true_skip,
                         activation=activation,
                         cfg=cfg,
-                    )  # fmt: skip
+                    )
                 )
         layers += [make_activation(activation, width), cfg.conv(width, channels, last_kernel_size)]
         if final_activation.lower() != "none":
@@ -343,11 +353,20 @@ class SEANetCodec(AudioTokenizer):
         self.dimension = dimension
         self.causal = bool(causal)
         shared = dict(
-            channels=channels, dimension=dimension, strides=strides, kernel_size=kernel_size,
-            residual_kernel_size=residual_kernel_size, dilations=dilations, compress=compress,
-            true_skip=true_skip, lstm_layers=lstm_layers, activation=activation, causal=causal,
-            pad_mode=pad_mode, norm=norm,
-        )  # fmt: skip
+            channels=channels,
+            dimension=dimension,
+            strides=strides,
+            kernel_size=kernel_size,
+            residual_kernel_size=residual_kernel_size,
+            dilations=dilations,
+            compress=compress,
+            true_skip=true_skip,
+            lstm_layers=lstm_layers,
+            activation=activation,
+            causal=causal,
+            pad_mode=pad_mode,
+            norm=norm,
+        )
         self.encoder = SEANetEncoder(
             filters=encoder_filters, latent_kernel_size=latent_kernel_size, **shared
         )
@@ -500,9 +519,13 @@ def _rvq(num_quantizers: int, dropout: float, **level: Any) -> dict[str, Any]:
 #: EnCodec's codebooks: EMA (decay 0.99), k-means init (50 iterations) on the first batch, dead
 #: codes (EMA usage < 2) replaced by batch vectors, commitment weight 1.
 ENCODEC_VQ = {
-    "codebook_size": 1024, "ema": 0.99, "kmeans_init": True, "kmeans_iters": 50,
-    "dead_code_threshold": 2.0, "commitment_weight": 1.0,
-}  # fmt: skip
+    "codebook_size": 1024,
+    "ema": 0.99,
+    "kmeans_init": True,
+    "kmeans_iters": 50,
+    "dead_code_threshold": 2.0,
+    "commitment_weight": 1.0,
+}
 
 
 @register_tokenizer
@@ -510,9 +533,14 @@ def seanet_test(**kwargs: Any) -> SEANetCodec:
     """Tiny causal EnCodec-style codec for tests: 8 kHz mono, strides (2, 4) (hop 8, 1 kHz
     frames), widths 4-16, one LSTM layer, residual VQ 4 x 16 codes of 8 dims."""
     args = dict(
-        sample_rate=8000, strides=[2, 4], encoder_filters=4, decoder_filters=4, dimension=8,
-        lstm_layers=1, **_rvq(4, 0.5, codebook_size=16),
-    )  # fmt: skip
+        sample_rate=8000,
+        strides=[2, 4],
+        encoder_filters=4,
+        decoder_filters=4,
+        dimension=8,
+        lstm_layers=1,
+        **_rvq(4, 0.5, codebook_size=16),
+    )
     return _create("seanet_test", **dict(args, **kwargs))
 
 
@@ -521,12 +549,23 @@ def seanet_test_snake(**kwargs: Any) -> SEANetCodec:
     """Tiny non-causal DAC-style codec for tests: Snake, dilations (1, 3), identity skips,
     zero padding, no LSTM, tanh output, factorized cosine RVQ (3 x 32 codes of 4 dims)."""
     args = dict(
-        sample_rate=8000, strides=[2, 5], encoder_filters=4, decoder_filters=6, dimension=8,
-        latent_kernel_size=3, residual_kernel_size=7, dilations=[1, 3], compress=1,
-        true_skip=True, lstm_layers=0, activation="snake", final_activation="tanh",
-        causal=False, pad_mode="constant",
+        sample_rate=8000,
+        strides=[2, 5],
+        encoder_filters=4,
+        decoder_filters=6,
+        dimension=8,
+        latent_kernel_size=3,
+        residual_kernel_size=7,
+        dilations=[1, 3],
+        compress=1,
+        true_skip=True,
+        lstm_layers=0,
+        activation="snake",
+        final_activation="tanh",
+        causal=False,
+        pad_mode="constant",
         **_rvq(3, 0.0, codebook_size=32, codebook_dim=4, distance="cosine"),
-    )  # fmt: skip
+    )
     return _create("seanet_test_snake", **dict(args, **kwargs))
 
 
@@ -575,13 +614,28 @@ def dac_16khz(**kwargs: Any) -> SEANetCodec:
     Not a weight-compatible port: DAC decodes the raw (un-normalised) codeword while the zoo's
     cosine VQ decodes the unit-norm one, and DAC's in/out projections are weight-normed convs."""
     args = dict(
-        sample_rate=16000, strides=[2, 4, 5, 8], encoder_filters=64, decoder_filters=96,
-        dimension=1024, latent_kernel_size=3, residual_kernel_size=7, dilations=[1, 3, 9],
-        compress=1, true_skip=True, lstm_layers=0, activation="snake", final_activation="tanh",
-        causal=False, pad_mode="constant",
+        sample_rate=16000,
+        strides=[2, 4, 5, 8],
+        encoder_filters=64,
+        decoder_filters=96,
+        dimension=1024,
+        latent_kernel_size=3,
+        residual_kernel_size=7,
+        dilations=[1, 3, 9],
+        compress=1,
+        true_skip=True,
+        lstm_layers=0,
+        activation="snake",
+        final_activation="tanh",
+        causal=False,
+        pad_mode="constant",
         **_rvq(
-            12, 0.5, codebook_size=1024, codebook_dim=8, distance="cosine",
+            12,
+            0.5,
+            codebook_size=1024,
+            codebook_dim=8,
+            distance="cosine",
             commitment_weight=0.25,
         ),
-    )  # fmt: skip
+    )
     return _create("dac_16khz", **dict(args, **kwargs))

@@ -15,7 +15,6 @@ short inputs zero-extends first, as EnCodec does.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
@@ -90,9 +89,14 @@ class StreamableConv1d(nn.Module):
                 f"StreamableConv1d: pad_mode must be one of {PAD_MODES}, got {pad_mode!r}"
             )
         conv = nn.Conv1d(
-            in_channels, out_channels, kernel_size, stride, dilation=dilation, groups=groups,
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride,
+            dilation=dilation,
+            groups=groups,
             bias=bias,
-        )  # fmt: skip
+        )
         self.conv = _maybe_weight_norm(conv, norm)
         self.causal = bool(causal)
         self.pad_mode = pad_mode
@@ -274,8 +278,3 @@ def add_aligned(a: Tensor, b: Tensor, state: dict[str, Any] | None) -> tuple[Ten
     n = min(a.shape[-1], b.shape[-1])
     state["a"], state["b"] = a[..., n:], b[..., n:]
     return a[..., :n] + b[..., :n], state
-
-
-def conv_out_frames(length: int, stride: int) -> int:
-    """Frames of a :class:`StreamableConv1d` of this stride over ``length`` samples."""
-    return math.ceil(length / stride)
