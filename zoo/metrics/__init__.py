@@ -34,8 +34,8 @@ from torchmetrics import Metric
 from zoo.metrics.codebook import CodebookUsage, bits_per_image, bits_per_pixel
 from zoo.metrics.frechet import (
     FID,
-    FDEffLite0,
     EffLite0Features,
+    FDEffLite0,
     FeatureExtractor,
     FrechetDistance,
     InceptionV3Features,
@@ -75,8 +75,10 @@ def create_image_metrics(
     weights: Mapping[str, str | None] | None = None,
     quantize: bool = True,
 ) -> list[dict[str, Metric]]:
-    """``copies`` independent sets of image metrics ``{key: metric}``; the frozen feature
-    networks are loaded once and shared between the sets (e.g. one set per token count).
+    """``copies`` sets of image metrics ``{key: metric}``, e.g. one per token count or codec
+    setting. The frozen feature networks are loaded once and shared, and the Fréchet distances of
+    sets 2.. compare against the originals added to set 1 (``real_from``): add originals (or
+    their features) to the first set only.
 
     Args:
         names: metric keys from :data:`IMAGE_METRICS`.
@@ -115,6 +117,7 @@ def create_image_metrics(
             quantize=quantize,
         )
     sets: list[dict[str, Metric]] = []
+    first: dict[str, Metric] = {}
     for _ in range(copies):
         metrics: dict[str, Metric] = {}
         for name in names:
@@ -127,10 +130,13 @@ def create_image_metrics(
             elif name == "lpips":
                 metrics[name] = LPIPSMetric(quantize=quantize, share_network_of=shared["lpips"])
             elif name == "fid":
-                metrics[name] = FID(extractor=shared["fid"])
+                metrics[name] = FID(extractor=shared["fid"], real_from=first.get(name))
             else:
-                metrics[name] = FDEffLite0(extractor=shared["fd_efflite0"])
+                metrics[name] = FDEffLite0(
+                    extractor=shared["fd_efflite0"], real_from=first.get(name)
+                )
         sets.append(metrics)
+        first = first or metrics
     return sets
 
 

@@ -1,4 +1,4 @@
-"""Helpers shared by the metrics: 8-bit quantization, input checks, weight files and their hashes."""
+"""Helpers shared by the metrics: 8-bit quantization, input checks, weight files, hashes."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ def to_uint8(x: Tensor) -> Tensor:
     """Images in [-1, 1] (float) -> uint8 in [0, 255], exactly as a PNG file would store them.
 
     ``p / 127.5 - 1`` maps back to the same byte ``p``, so real images survive the round trip
-    unchanged; values outside [-1, 1] (decoder overshoot) are clipped. uint8 input is returned as is.
+    unchanged; values outside [-1, 1] (decoder overshoot) are clipped. uint8 input is returned
+    as is.
     """
     if x.dtype == torch.uint8:
         return x

@@ -51,14 +51,15 @@ def frechet_distance(
 ) -> float:
     """Fréchet distance between N(mu1, sigma1) and N(mu2, sigma2), computed in float64.
 
-    ``tr((S1 S2)^{1/2})`` is the sum of the square roots of the eigenvalues of ``S1 S2``, which
-    are those of the symmetric PSD matrix ``S1^{1/2} S2 S1^{1/2}``; two symmetric
-    eigendecompositions therefore give the same value as the usual
+    ``tr((S1 S2)^{1/2})`` is the sum of the square roots of the eigenvalues of ``S1 S2``. With
+    ``S1 = F F^T`` (``F`` of shape ``(D, r)``, ``r = rank S1``), those are the eigenvalues of the
+    small symmetric PSD matrix ``F^T S2 F``, so one rank-revealing pivoted Cholesky factorisation
+    (LAPACK ``pstrf``) and one symmetric eigenvalue problem give the same value as the usual
     ``scipy.linalg.sqrtm(S1 @ S2)`` formulation (pytorch-fid, torch-fidelity) without its complex
-    round-off or its failures on singular covariances (fewer samples than feature dimensions), and
-    several times faster. Round-off negative eigenvalues are clipped to zero. If an
-    eigendecomposition does not converge, ``eps * I`` is added to both covariances and the
-    computation repeated, the standard fallback of the sqrtm formulation.
+    round-off or its trouble with singular covariances (fewer samples than feature dimensions,
+    where ``r`` is small and the computation cheap), and many times faster. Round-off negative
+    eigenvalues are clipped to zero. If the factorisation fails, ``eps * I`` is added to both
+    covariances and the computation repeated, the standard fallback of the sqrtm formulation.
 
     Args:
         mu1, mu2: means ``(D,)``.
@@ -84,13 +85,41 @@ def frechet_distance(
             raise ValueError(f"frechet_distance: {name} is not symmetric, so not a covariance")
     s1, s2 = (s1 + s1.T) / 2, (s2 + s2.T) / 2
     try:
-        tr_covmean = _trace_sqrt_product(s1, s2)
+        return _frechet_from_factor(m1, psd_factor(s1), float(np.trace(s1)), m2, s2)
     except np.linalg.LinAlgError:
         offset = np.eye(d) * eps
-        tr_covmean = _trace_sqrt_product(s1 + offset, s2 + offset)
-    diff = m1 - m2
-    fd = float(diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * tr_covmean)
-    return max(fd, 0.0)
+        s1, s2 = s1 + offset, s2 + offset
+        return _frechet_from_factor(m1, psd_factor(s1), float(np.trace(s1)), m2, s2)
+
+
+def psd_factor(sigma: np.ndarray) -> np.ndarray:
+    """``F`` ``(D, r)`` with ``F @ F.T == sigma`` for a symmetric PSD ``sigma`` of rank ``r``.
+
+    Pivoted Cholesky (LAPACK ``dpstrf``) stops at the numerical rank (pivots below
+    ``D * eps * max(diag)``), so rank-deficient covariances factor exactly and cheaply.
+    Raises ``numpy.linalg.LinAlgError`` if LAPACK reports an error.
+    """
+    from scipy.linalg import lapack
+
+    c, piv, rank, info = lapack.dpstrf(sigma, lower=1)
+    if info < 0 or not np.isfinite(c).all():
+        raise np.linalg.LinAlgError(f"pivoted Cholesky failed (info={info})")
+    f = np.zeros((sigma.shape[0], rank))
+    f[piv - 1] = np.tril(c)[:, :rank]  # undo the pivoting: sigma = (P L)(P L)^T
+    return f
+
+
+def _frechet_from_factor(
+    mu1: np.ndarray, factor1: np.ndarray, trace1: float, mu2: np.ndarray, sigma2: np.ndarray
+) -> float:
+    """The distance given a factor ``F`` of ``sigma1 = F F^T`` (see :func:`psd_factor`); reused
+    when one reference set meets many others."""
+    m = factor1.T @ sigma2 @ factor1
+    eig = np.linalg.eigvalsh((m + m.T) / 2) if m.size else np.zeros(0)
+    tr_covmean = float(np.sqrt(np.clip(eig, 0.0, None)).sum())
+    diff = mu1 - mu2
+    fd = float(diff @ diff + trace1 + np.trace(sigma2) - 2.0 * tr_covmean)
+    return max(fd, 0.0)  # >= 0 mathematically; tiny negatives are round-off
 
 
 def _as_f64(x: np.ndarray | Tensor, name: str) -> np.ndarray:
@@ -98,19 +127,6 @@ def _as_f64(x: np.ndarray | Tensor, name: str) -> np.ndarray:
     if not np.isfinite(a).all():
         raise ValueError(f"frechet_distance: {name} contains NaN or Inf")
     return a
-
-
-def _psd_sqrt(s: np.ndarray) -> np.ndarray:
-    w, v = np.linalg.eigh(s)
-    return (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T
-
-
-def _trace_sqrt_product(s1: np.ndarray, s2: np.ndarray) -> float:
-    """``tr((s1 s2)^{1/2})`` for symmetric PSD ``s1``, ``s2``."""
-    h = _psd_sqrt(s1)
-    m = h @ s2 @ h
-    eig = np.linalg.eigvalsh((m + m.T) / 2)
-    return float(np.sqrt(np.clip(eig, 0.0, None)).sum())
 
 
 def gaussian_stats(features: np.ndarray | Tensor) -> tuple[np.ndarray, np.ndarray]:
@@ -277,33 +293,52 @@ class FrechetDistance(Metric):
     """Streaming Fréchet distance between features of originals and reconstructions.
 
     ``update(preds, target)`` takes reconstructions and originals ``(B, 3, H, W)`` (float in
-    [-1, 1], rounded to 8 bits, or uint8); the two sets may differ in size. ``compute()`` needs
-    at least two images in each. With fewer images than feature dimensions the covariances are
-    rank-deficient and the distance is biased upwards: compare numbers only at equal sample
-    counts (recorded by ``describe()``).
+    [-1, 1], rounded to 8 bits, or uint8); either may be left out, or given as precomputed
+    features (``real_features=`` / ``fake_features=``, from :meth:`extract`), and the two sets
+    may differ in size. ``compute()`` needs at least two images in each. With fewer images than
+    feature dimensions the covariances are rank-deficient and the distance is biased upwards:
+    compare numbers only at equal sample counts (recorded by ``describe()``).
 
     Args:
-        extractor: the feature network (shared between metrics that use the same one, e.g. one
-            metric per token count).
+        extractor: the feature network (may be shared between metrics).
         key, label: machine name and printed name.
+        real_from: another FrechetDistance over the same extractor whose originals ("real"
+            statistics) this one compares against, e.g. one metric per token count or codec
+            setting against one reference set. It then holds no real statistics of its own and
+            the factorisation of the reference covariance is computed once for all of them.
     """
 
     higher_is_better: ClassVar[bool] = False
     is_differentiable: ClassVar[bool] = False
     full_state_update: ClassVar[bool] = False
 
-    def __init__(self, *, extractor: FeatureExtractor, key: str, label: str) -> None:
+    def __init__(
+        self,
+        *,
+        extractor: FeatureExtractor,
+        key: str,
+        label: str,
+        real_from: FrechetDistance | None = None,
+    ) -> None:
         super().__init__()
         if not isinstance(extractor, FeatureExtractor):
             raise TypeError(
                 f"FrechetDistance: extractor must be a FeatureExtractor, got "
                 f"{type(extractor).__name__}"
             )
+        if real_from is not None and real_from.extractor is not extractor:
+            raise ValueError(f"{label}: real_from must use the same feature extractor")
+        if real_from is not None and real_from.real_from is not None:
+            real_from = real_from.real_from
         self.extractor = extractor
         self.key = key
         self.label = label
+        # A plain attribute, not a submodule: the reference metric is owned elsewhere.
+        self.__dict__["real_from"] = real_from
+        self._factor_cache: tuple[tuple[float, float], tuple[np.ndarray, np.ndarray, float]] | None
+        self._factor_cache = None
         d = extractor.feature_dim
-        for side in ("real", "fake"):
+        for side in ("fake",) if real_from is not None else ("real", "fake"):
             self.add_state(f"{side}_n", torch.tensor(0.0, dtype=torch.float64), "sum")
             self.add_state(f"{side}_sum", torch.zeros(d, dtype=torch.float64), "sum")
             self.add_state(f"{side}_outer", torch.zeros(d, d, dtype=torch.float64), "sum")
@@ -318,12 +353,28 @@ class FrechetDistance(Metric):
         with torch.autocast(device_type=x.device.type, enabled=False):
             return self.extractor(to_uint8(x)).double()
 
-    def update(self, preds: Tensor, target: Tensor) -> None:
-        """Add reconstructions ``preds`` and originals ``target``."""
-        self.update_features(real=self.extract(target), fake=self.extract(preds))
-
-    def update_features(self, *, real: Tensor | None = None, fake: Tensor | None = None) -> None:
-        """Add precomputed features ``(B, D)`` of originals and/or reconstructions."""
+    def update(
+        self,
+        preds: Tensor | None = None,
+        target: Tensor | None = None,
+        *,
+        real_features: Tensor | None = None,
+        fake_features: Tensor | None = None,
+    ) -> None:
+        """Add reconstructions (``preds`` or ``fake_features``) and/or originals (``target`` or
+        ``real_features``)."""
+        if preds is not None and fake_features is not None:
+            raise ValueError(f"{self.label}: pass preds or fake_features, not both")
+        if target is not None and real_features is not None:
+            raise ValueError(f"{self.label}: pass target or real_features, not both")
+        has_real = target is not None or real_features is not None
+        if has_real and self.real_from is not None:
+            raise ValueError(
+                f"{self.label}: this metric compares against the originals of another metric "
+                "(real_from); add originals to that one"
+            )
+        real = self.extract(target) if target is not None else real_features
+        fake = self.extract(preds) if preds is not None else fake_features
         for side, f in (("real", real), ("fake", fake)):
             if f is None:
                 continue
@@ -341,6 +392,8 @@ class FrechetDistance(Metric):
         """Mean and unbiased covariance (float64 numpy) of the ``"real"`` or ``"fake"`` features."""
         if side not in ("real", "fake"):
             raise ValueError(f"{self.label}: side must be 'real' or 'fake', got {side!r}")
+        if side == "real" and self.real_from is not None:
+            return self.real_from.stats("real")
         n = float(getattr(self, f"{side}_n"))
         if n < 2:
             raise RuntimeError(
@@ -350,21 +403,45 @@ class FrechetDistance(Metric):
         outer = getattr(self, f"{side}_outer").cpu().numpy()
         mu = s / n
         sigma = (outer - n * np.outer(mu, mu)) / (n - 1)
-        return mu, sigma
+        return mu, (sigma + sigma.T) / 2
+
+    def _reference(self) -> tuple[np.ndarray, np.ndarray, float]:
+        """``(mu, F, tr sigma)`` (``sigma = F F^T``) of the real features, cached while they are
+        unchanged."""
+        if self.real_from is not None:
+            ref = self.real_from
+            if ref._is_synced:  # inside the reference's own compute(): already all-reduced
+                return ref._reference()
+            # Under DDP the reference's originals are all-reduced like this metric's states.
+            with ref.sync_context():
+                return ref._reference()
+        key = (float(self.real_n), float(self.real_sum.sum()))
+        if self._factor_cache is None or self._factor_cache[0] != key:
+            mu, sigma = self.stats("real")
+            self._factor_cache = (key, (mu, psd_factor(sigma), float(np.trace(sigma))))
+        return self._factor_cache[1]
 
     def compute(self) -> Tensor:
         """The Fréchet distance (float64 scalar tensor)."""
-        mu1, s1 = self.stats("real")
         mu2, s2 = self.stats("fake")
-        return torch.tensor(frechet_distance(mu1, s1, mu2, s2), dtype=torch.float64)
+        try:
+            mu1, h1, tr1 = self._reference()
+            fd = _frechet_from_factor(mu1, h1, tr1, mu2, s2)
+        except np.linalg.LinAlgError:  # the standard eps-offset fallback
+            mu1, s1 = self.stats("real")
+            fd = frechet_distance(
+                mu1, s1 + 1e-6 * np.eye(len(mu1)), mu2, s2 + 1e-6 * np.eye(len(mu2))
+            )
+        return torch.tensor(fd, dtype=torch.float64)
 
     def describe(self) -> dict[str, Any]:
+        owner = self.real_from if self.real_from is not None else self
         return {
             "label": self.label,
-            "implementation": "zoo.metrics.frechet_distance (float64, symmetric eigh)",
+            "implementation": "zoo.metrics.frechet_distance (float64, pivoted Cholesky + eigvalsh)",
             **self.extractor.describe(),
             "feature_dim": self.extractor.feature_dim,
-            "num_real": int(self.real_n),
+            "num_real": int(owner.real_n),
             "num_fake": int(self.fake_n),
             "inputs": "8-bit quantized (PNG round trip)",
             "higher_is_better": False,
@@ -377,15 +454,21 @@ class FID(FrechetDistance):
     Args:
         weights_path: the Inception weights (see :class:`InceptionV3Features`).
         extractor: an existing :class:`InceptionV3Features` to share instead.
+        real_from: compare against the originals of this metric (see :class:`FrechetDistance`).
     """
 
     def __init__(
-        self, *, weights_path: str | None = None, extractor: InceptionV3Features | None = None
+        self,
+        *,
+        weights_path: str | None = None,
+        extractor: InceptionV3Features | None = None,
+        real_from: FID | None = None,
     ) -> None:
         super().__init__(
             extractor=extractor or InceptionV3Features(weights_path=weights_path),
             key="fid",
             label="rFID",
+            real_from=real_from,
         )
 
 
@@ -395,13 +478,19 @@ class FDEffLite0(FrechetDistance):
     Args:
         weights_path: EfficientNet-Lite0 weights (default: the packaged ones).
         extractor: an existing :class:`EffLite0Features` to share instead.
+        real_from: compare against the originals of this metric (see :class:`FrechetDistance`).
     """
 
     def __init__(
-        self, *, weights_path: str | None = None, extractor: EffLite0Features | None = None
+        self,
+        *,
+        weights_path: str | None = None,
+        extractor: EffLite0Features | None = None,
+        real_from: FDEffLite0 | None = None,
     ) -> None:
         super().__init__(
             extractor=extractor or EffLite0Features(weights_path=weights_path),
             key="fd_efflite0",
             label="FD-EffLite0",
+            real_from=real_from,
         )

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 from torchmetrics import Metric
 
@@ -41,6 +42,37 @@ _SSIM_SIGMA = 1.5
 _SSIM_KERNEL = 11  # int(3.5 * sigma + 0.5) * 2 + 1, the window torchmetrics and scikit-image use
 _SSIM_BORDER = (_SSIM_KERNEL - 1) // 2
 _MS_SSIM_BETAS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
+
+
+def _gaussian_window(device: torch.device) -> Tensor:
+    x = torch.arange(_SSIM_KERNEL, dtype=torch.float64, device=device) - _SSIM_BORDER
+    g = torch.exp(-(x**2) / (2 * _SSIM_SIGMA**2))
+    return g / g.sum()
+
+
+def ssim_per_image(preds: Tensor, target: Tensor, data_range: float = 255.0) -> Tensor:
+    """SSIM ``(B,)`` of pixel values ``(B, C, H, W)``, averaged over valid windows and channels.
+
+    Float64 throughout, separable Gaussian filtering without padding (only windows that lie inside
+    the image, as the reference implementation and scikit-image's ``structural_similarity(...,
+    gaussian_weights=True, sigma=1.5, use_sample_covariance=False)`` average), population
+    (co)variances.
+    """
+    b, c, h, w = preds.shape
+    g = _gaussian_window(preds.device)
+    p, t = preds.double().reshape(b * c, 1, h, w), target.double().reshape(b * c, 1, h, w)
+    maps = torch.cat([p, t, p * p, t * t, p * t], dim=1)  # (B*C, 5, H, W)
+    # Separable blur: 2 x 11 taps instead of 121 per pixel; float64 keeps E[x^2] - E[x]^2 exact.
+    maps = F.conv2d(maps, g.view(1, 1, -1, 1).expand(5, 1, -1, 1), groups=5)
+    maps = F.conv2d(maps, g.view(1, 1, 1, -1).expand(5, 1, 1, -1), groups=5)
+    mu_p, mu_t, e_pp, e_tt, e_pt = maps.unbind(1)
+    var_p, var_t = e_pp - mu_p * mu_p, e_tt - mu_t * mu_t
+    cov = e_pt - mu_p * mu_t
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    ssim = ((2 * mu_p * mu_t + c1) * (2 * cov + c2)) / (
+        (mu_p * mu_p + mu_t * mu_t + c1) * (var_p + var_t + c2)
+    )
+    return ssim.reshape(b, -1).mean(1)
 
 
 class ImageMetric(Metric):
@@ -125,28 +157,13 @@ class SSIM(ImageMetric):
     higher_is_better = True
 
     def per_image(self, preds: Tensor, target: Tensor) -> Tensor:
-        from torchmetrics.functional.image import structural_similarity_index_measure
-
         h, w = preds.shape[-2:]
-        if min(h, w) <= 2 * _SSIM_BORDER:
+        if min(h, w) < _SSIM_KERNEL:
             raise ValueError(
-                f"SSIM: images must be larger than {2 * _SSIM_BORDER} px per side for the "
+                f"SSIM: images must be at least {_SSIM_KERNEL} px per side for the "
                 f"{_SSIM_KERNEL} x {_SSIM_KERNEL} window, got {h} x {w}"
             )
-        _, full = structural_similarity_index_measure(
-            preds,
-            target,
-            gaussian_kernel=True,
-            sigma=_SSIM_SIGMA,
-            data_range=255.0,
-            k1=0.01,
-            k2=0.03,
-            reduction="none",
-            return_full_image=True,
-        )
-        # torchmetrics reflect-pads and keeps the border; the reference averages valid windows.
-        b = _SSIM_BORDER
-        return full[..., b:-b, b:-b].flatten(1).mean(1)
+        return ssim_per_image(preds, target)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -157,6 +174,7 @@ class SSIM(ImageMetric):
             "data_range": 255,
             "channels": "per RGB channel, averaged",
             "border": f"valid windows only ({_SSIM_BORDER} px border excluded)",
+            "covariance": "population (not sample) statistics",
         }
 
 
@@ -180,9 +198,10 @@ class MSSSIM(ImageMetric):
                 f"MS-SSIM: {len(_MS_SSIM_BETAS)} scales need images of at least {self.min_size} "
                 f"px per side, got {h} x {w}; evaluate at a larger resolution or drop ms_ssim"
             )
+        # float32: torchmetrics' 2D grouped convolutions are ~10x slower in float64 on CPU.
         return multiscale_structural_similarity_index_measure(
-            preds,
-            target,
+            preds.float(),
+            target.float(),
             gaussian_kernel=True,
             sigma=_SSIM_SIGMA,
             kernel_size=_SSIM_KERNEL,
@@ -195,11 +214,12 @@ class MSSSIM(ImageMetric):
     def describe(self) -> dict[str, Any]:
         return {
             **super().describe(),
-            "implementation": "torchmetrics.functional.multiscale_structural_similarity_index_measure",
+            "implementation": "torchmetrics multiscale_structural_similarity_index_measure",
             "betas": list(_MS_SSIM_BETAS),
             "window": f"gaussian sigma={_SSIM_SIGMA}, {_SSIM_KERNEL}x{_SSIM_KERNEL}",
             "normalize": "relu",
             "data_range": 255,
+            "dtype": "float32",
         }
 
 

@@ -1,0 +1,66 @@
+"""Several result files -> one leaderboard (Markdown) and a plot of every metric vs bits per pixel.
+
+Example::
+
+    python eval/compare.py results/titok.json results/vqgan.json rd/rd.json \\
+        --sort psnr --out results/leaderboard.md
+
+Accepts files written by eval/reconstruct.py and eval/rate_distortion.py (whose codecs join the
+table). Every row carries a protocol id (a hash of data manifest, resolution, resize rule, PNG
+round trip and feature weights); rows with different ids are not comparable and the table says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from zoo.evaluation import load_result
+from zoo.evaluation.plots import plot_leaderboard
+from zoo.evaluation.report import leaderboard_entries, leaderboard_markdown, unique_entries
+from zoo.metrics import IMAGE_METRICS
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="eval/compare.py", description=__doc__.split("\n", 1)[0])
+    p.add_argument("results", nargs="+", help="result JSON files")
+    p.add_argument("--sort", default=None, help="metric key to rank by (default: the first one)")
+    p.add_argument("--no-codecs", action="store_true", help="leave codec rows out of the table")
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="refuse to compare results measured under different protocols",
+    )
+    p.add_argument("--out", required=True, help="Markdown path (the PNG plot goes next to it)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    entries = []
+    for path in args.results:
+        entries += leaderboard_entries(load_result(path), source=path)
+    entries = unique_entries(entries)
+    protocols = {e["protocol"] for e in entries}
+    if args.strict and len(protocols) > 1:
+        raise SystemExit(
+            f"eval/compare.py: the results use {len(protocols)} different protocols "
+            f"({', '.join(sorted(protocols))}); drop --strict to tabulate them anyway"
+        )
+    text = leaderboard_markdown(entries, sort_by=args.sort, include_codecs=not args.no_codecs)
+    present = {k for e in entries for p in e["points"] for k in p["metrics"]}
+    keys = [k for k in IMAGE_METRICS if k in present]
+    out = Path(args.out)
+    png = plot_leaderboard(
+        [e for e in entries if not (args.no_codecs and e["codec"])], keys, out.with_suffix(".png")
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text + f"\n![leaderboard]({png.name})\n")
+    print(text)
+    print(f"wrote {out} and {png}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

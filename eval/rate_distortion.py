@@ -1,0 +1,160 @@
+"""Rate-distortion of tokenizers against JPEG / WebP / AVIF at matched bits per image.
+
+Examples::
+
+    python eval/rate_distortion.py --model titok_l32.in1k_256 --data skimage --out rd/rd.json
+    python eval/rate_distortion.py --model path/to/flexible --num-tokens 8,16,32 \\
+        --model vqgan_f8_fsq.photos_256 --data skimage --out rd/rd.json
+    python eval/rate_distortion.py --results results/a.json --results results/b.json \\
+        --out rd/rd.json          # reuse eval/reconstruct.py results (same data)
+
+Every tokenizer is evaluated (or its reconstruct result read); then every codec's quality is
+searched per image to hit each tokenizer's bits per image (within --tolerance, default 5%), and
+a quality sweep draws each codec's curve. Writes ``rd.json``, ``rd.md`` (tables and a plain
+ahead/behind statement per rate) and ``rd.png`` (metric vs bits per pixel, all on one chart).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import zoo
+from zoo.evaluation import evaluate_reconstruction, load_result, write_json
+from zoo.evaluation.cli import (
+    add_data_arguments,
+    add_weights_arguments,
+    int_list,
+    markdown_path,
+    name_list,
+    weights_from_args,
+)
+from zoo.evaluation.codecs import CODECS
+from zoo.evaluation.plots import plot_rate_distortion
+from zoo.evaluation.rate_distortion import (
+    DEFAULT_SCALES,
+    DEFAULT_SWEEP,
+    rate_distortion,
+    rate_distortion_markdown,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="eval/rate_distortion.py", description=__doc__.split("\n", 1)[0]
+    )
+    p.add_argument(
+        "--model",
+        action="append",
+        default=[],
+        help="tokenizer to evaluate (registry name, folder, hf-hub:org/repo); repeatable",
+    )
+    p.add_argument(
+        "--results",
+        action="append",
+        default=[],
+        help="an eval/reconstruct.py result JSON to reuse instead of evaluating; repeatable",
+    )
+    add_data_arguments(p)
+    p.set_defaults(data=None)
+    for action in p._actions:  # --data may come from --results
+        if action.dest == "data":
+            action.required = False
+    p.add_argument(
+        "--num-tokens",
+        type=int_list,
+        default=None,
+        help="token counts for flexible-length --model tokenizers (default: all tokens)",
+    )
+    p.add_argument(
+        "--metrics",
+        type=name_list,
+        default=None,
+        help="default psnr,ssim,fd_efflite0 (+ lpips when --lpips-weights is given)",
+    )
+    add_weights_arguments(p)
+    p.add_argument(
+        "--codecs",
+        type=name_list,
+        default=None,
+        help=f"from {','.join(CODECS)} (default: those the installed Pillow supports)",
+    )
+    p.add_argument(
+        "--codec-scales",
+        type=lambda t: [float(v) for v in t.split(",") if v.strip()],
+        default=list(DEFAULT_SCALES),
+        help="resolutions the codecs code at, e.g. 1,0.5,0.25 (below 1: downsample, code, "
+        "upsample, to reach low rates)",
+    )
+    p.add_argument("--tolerance", type=float, default=0.05, help="relative rate tolerance")
+    p.add_argument(
+        "--sweep",
+        type=int_list,
+        default=list(DEFAULT_SWEEP),
+        help="codec qualities for the curves",
+    )
+    p.add_argument("--out", required=True, help="result JSON (Markdown and PNG go next to it)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if not args.model and not args.results:
+        raise SystemExit("eval/rate_distortion.py: give at least one --model or --results")
+    if args.model and not args.data:
+        raise SystemExit("eval/rate_distortion.py: --model needs --data")
+    metrics = args.metrics or ["psnr", "ssim", "fd_efflite0"] + (
+        ["lpips"] if args.lpips_weights else []
+    )
+    weights = weights_from_args(args)
+    command = ["eval/rate_distortion.py", *(sys.argv[1:] if argv is None else argv)]
+    results = [load_result(path) for path in args.results]
+    tokenizers = [(name, zoo.load(name)) for name in args.model]  # fail early on bad names
+    for name, tok in tokenizers:
+        results.append(
+            evaluate_reconstruction(
+                tok,
+                model_name=name,
+                data=args.data,
+                num_tokens=args.num_tokens if tok.flexible_length else None,
+                metrics=metrics,
+                resolution=args.resolution,
+                resize=args.resize,
+                interpolation=args.interpolation,
+                batch_size=args.batch_size,
+                device=args.device,
+                weights=weights,
+                skip_bad=args.skip_bad,
+                limit=args.limit,
+                progress=not args.no_progress,
+                command=command,
+            )
+        )
+    rd = rate_distortion(
+        results=results,
+        data=args.data,
+        codecs=args.codecs,
+        metrics=metrics if not args.results or args.metrics else None,
+        weights=weights,
+        sweep=args.sweep,
+        scales=args.codec_scales,
+        tolerance=args.tolerance,
+        batch_size=args.batch_size,
+        skip_bad=args.skip_bad,
+        limit=args.limit,
+        device=args.device,
+        progress=not args.no_progress,
+        command=command,
+    )
+    out = write_json(args.out, rd)
+    md = markdown_path(out)
+    report = rate_distortion_markdown(rd)
+    png = plot_rate_distortion(rd, out.with_suffix(".png"))
+    md.write_text(report + f"\n![rate-distortion]({png.name})\n")
+    print(report)
+    print(f"wrote {out}, {md} and {png}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,75 @@
+"""A reconstruction result -> the model card's ``model-index`` eval results and metrics table.
+
+Examples::
+
+    python eval/to_model_card.py results/titok.json --dataset-name imagenet-1k \\
+        --dataset-type ILSVRC/imagenet-1k --split validation --out card/eval_results.json
+    python eval/to_model_card.py results/titok.json --model path/to/folder \\
+        --card path/to/folder/README.md
+
+Writes the eval results as JSON (the dicts ``zoo.hub.render_model_card(eval_results=...)``
+takes) and their Markdown table; with ``--model`` and ``--card`` it renders the whole card
+(``model-index`` in the YAML header, table in the body), after checking that the result was
+measured on that tokenizer (same config sha256).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import zoo
+from zoo.evaluation import load_result
+from zoo.evaluation.protocol import sha256_json
+from zoo.evaluation.report import eval_results_markdown, model_card_eval_results
+from zoo.hub import render_model_card
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="eval/to_model_card.py", description=__doc__.split("\n", 1)[0])
+    p.add_argument("result", help="a JSON file written by eval/reconstruct.py")
+    p.add_argument("--dataset-name", default=None, help="shown name (default: from the data)")
+    p.add_argument("--dataset-type", default=None, help="Hub dataset id, e.g. ILSVRC/imagenet-1k")
+    p.add_argument("--split", default=None, help="dataset split, e.g. validation")
+    p.add_argument("--out", default=None, help="write the eval results JSON here")
+    p.add_argument("--model", default=None, help="the evaluated tokenizer, to render its card")
+    p.add_argument("--card", default=None, help="model card path to write (needs --model)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if bool(args.model) != bool(args.card):
+        raise SystemExit("eval/to_model_card.py: --model and --card go together")
+    result = load_result(args.result)
+    eval_results = model_card_eval_results(
+        result, dataset_name=args.dataset_name, dataset_type=args.dataset_type, split=args.split
+    )
+    table = eval_results_markdown(eval_results)
+    if args.out:
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(eval_results, indent=2) + "\n")
+        out.with_suffix(".md").write_text(table)
+        print(f"wrote {out} and {out.with_suffix('.md')}")
+    if args.model:
+        tok = zoo.load(args.model)
+        got = sha256_json(tok.get_config())
+        want = result["tokenizer"]["config_sha256"]
+        if got != want:
+            raise SystemExit(
+                f"eval/to_model_card.py: {args.model!r} has config sha256 {got[:16]}, but the "
+                f"result was measured on {result['tokenizer']['name']!r} with {want[:16]}"
+            )
+        card = render_model_card(tok, eval_results=eval_results)
+        Path(args.card).parent.mkdir(parents=True, exist_ok=True)
+        card.save(args.card)
+        print(f"wrote {args.card}")
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+"""PNG plots of metric vs bits per pixel (matplotlib Agg, without touching pyplot state)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from zoo.evaluation.codecs import variant_label
+from zoo.metrics import HIGHER_IS_BETTER, METRIC_LABELS
+
+_CODEC_STYLE = {"jpeg": ("tab:red", "s"), "webp": ("tab:green", "^"), "avif": ("tab:purple", "D")}
+_SCALE_LINE = {"": "--", "0.5x": ":", "0.25x": "-."}
+
+
+def _codec_style(name: str) -> tuple[str, str, str]:
+    """Colour and marker by codec, line style by coding resolution (``"jpeg@0.5x"``)."""
+    base, _, scale = name.partition("@")
+    color, marker = _CODEC_STYLE.get(base, ("gray", "x"))
+    return color, marker, _SCALE_LINE.get(scale, (0, (3, 1, 1, 1, 1, 1)))
+
+
+def _figure(n: int):
+    # A bare Figure renders with Agg and leaves pyplot's global backend/state untouched.
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(4.8 * n, 4.0))
+    return fig, fig.subplots(1, n, squeeze=False)[0]
+
+
+def _label_axis(ax: Any, key: str) -> None:
+    arrow = "higher is better" if HIGHER_IS_BETTER.get(key, True) else "lower is better"
+    ax.set_xscale("log")
+    ax.set_xlabel("bits per pixel (log scale)")
+    ax.set_ylabel(f"{METRIC_LABELS.get(key, key)} ({arrow})")
+    ax.grid(True, which="both", alpha=0.3)
+
+
+def plot_rate_distortion(rd: dict[str, Any], path: str | Path) -> Path:
+    """One panel per metric: tokenizers (solid, one line over token counts) and codecs (quality
+    sweep, line style by coding resolution; hollow markers at the tokenizers' rates)."""
+    keys = rd["protocol"]["metric_names"]
+    fig, axes = _figure(len(keys))
+    for i, (ax, key) in enumerate(zip(axes, keys, strict=True)):
+        first = i == 0  # legend entries once, for the figure legend
+        for tok in rd["tokenizers"]:
+            pts = sorted(tok["points"], key=lambda p: p["bits_per_pixel"])
+            ax.plot(
+                [p["bits_per_pixel"] for p in pts],
+                [float(p["metrics"][key]) for p in pts],
+                "o-",
+                label=tok["name"] if first else None,
+                linewidth=2,
+            )
+        for codec, res in rd["codecs"].items():
+            color, marker, line = _codec_style(codec)
+            sweep = sorted(res["sweep"], key=lambda e: e["bits_per_pixel"])
+            ax.plot(
+                [e["bits_per_pixel"] for e in sweep],
+                [float(e["metrics"][key]) for e in sweep],
+                linestyle=line,
+                color=color,
+                marker=marker,
+                markersize=3,
+                label=variant_label(codec) if first else None,
+            )
+            ax.scatter(
+                [e["bits_per_pixel"] for e in res["matched"]],
+                [float(e["metrics"][key]) for e in res["matched"]],
+                facecolors="none",
+                edgecolors=color,
+                marker=marker,
+                s=70,
+            )
+        _label_axis(ax, key)
+    h, w = rd["protocol"]["resolution"]
+    fig.suptitle(
+        f"{rd['data']['source']['spec']}: {rd['data']['num_samples']} images, {h}x{w}; "
+        "hollow markers: codec at the tokenizers' rates",
+        fontsize=10,
+    )
+    fig.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    return path
+
+
+def plot_leaderboard(
+    entries: Sequence[dict[str, Any]], keys: Sequence[str], path: str | Path
+) -> Path:
+    """One panel per metric; each entry ``{"name", "points": [{"bits_per_pixel", "metrics"}]}``
+    is one line over its rates."""
+    fig, axes = _figure(len(keys))
+    for i, (ax, key) in enumerate(zip(axes, keys, strict=True)):
+        for e in entries:
+            pts = [p for p in e["points"] if p["metrics"].get(key) is not None]
+            if not pts:
+                continue
+            pts = sorted(pts, key=lambda p: p["bits_per_pixel"])
+            codec = e.get("codec")
+            color, marker, line = _codec_style(codec) if codec else (None, "o", "-")
+            ax.plot(
+                [p["bits_per_pixel"] for p in pts],
+                [float(p["metrics"][key]) for p in pts],
+                marker=marker,
+                linestyle=line,
+                color=color,
+                label=e["name"] if i == 0 else None,
+            )
+        _label_axis(ax, key)
+    fig.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    return path
