@@ -54,33 +54,30 @@ class FSQ(Quantizer):
         basis = torch.cumprod(torch.tensor([1] + levels[:-1], dtype=torch.int64), 0)
         self.register_buffer("_levels", lv, persistent=False)
         self.register_buffer("_basis", basis, persistent=False)
+        # Constants of the bound, precomputed once (the forward pass is a handful of ops).
+        half_l = (lv - 1) * (1 + _EPS) / 2
+        offset = torch.where(lv % 2 == 0, 0.5, 0.0)
+        self.register_buffer("_half_l", half_l, persistent=False)
+        self.register_buffer("_offset", offset, persistent=False)
+        self.register_buffer("_shift", torch.atanh(offset / half_l), persistent=False)
+        self.register_buffer("_hw", torch.div(lv, 2, rounding_mode="floor"), persistent=False)
         needs_proj = self.dim != len(levels)
         self.project_in = nn.Linear(self.dim, len(levels)) if needs_proj else nn.Identity()
         self.project_out = nn.Linear(len(levels), self.dim) if needs_proj else nn.Identity()
 
     def _bound(self, z: Tensor) -> Tensor:
-        half_l = (self._levels - 1) * (1 + _EPS) / 2
-        offset = torch.where(self._levels % 2 == 0, 0.5, 0.0)
-        shift = torch.atanh(offset / half_l)
-        return torch.tanh(z + shift) * half_l - offset
+        return torch.tanh(z + self._shift) * self._half_l - self._offset
 
-    def _half_width(self) -> Tensor:
-        return torch.div(self._levels, 2, rounding_mode="floor")
-
-    def _grid_values(self, z: Tensor) -> Tensor:
-        """Quantized values in [-1, 1] (no gradient path)."""
-        return torch.round(self._bound(z)) / self._half_width()
-
-    def _values_to_codes(self, values: Tensor) -> Tensor:
-        hw = self._half_width()
-        digits = torch.round(values * hw + hw).long()
-        return (digits * self._basis).sum(-1, keepdim=True)
+    def _rounded_to_codes(self, rounded: Tensor) -> Tensor:
+        """Codes from rounded bounded values (integers in ``[-L//2, L - 1 - L//2]``)."""
+        return ((rounded + self._hw).long() * self._basis).sum(-1, keepdim=True)
 
     def _forward(self, z: Tensor) -> QuantizerOutput:
-        h = self.project_in(z)
-        bounded = self._bound(h)
-        values = straight_through(bounded, torch.round(bounded)) / self._half_width()
-        codes = self._values_to_codes(values.detach())
+        bounded = self._bound(self.project_in(z))
+        rounded = torch.round(bounded)
+        # Straight-through: the value is exactly rounded / hw (what decode() returns).
+        values = straight_through(bounded, rounded) / self._hw
+        codes = self._rounded_to_codes(rounded)
         return QuantizerOutput(
             quantized=self.project_out(values),
             codes=codes,
@@ -89,9 +86,8 @@ class FSQ(Quantizer):
         )
 
     def _encode(self, z: Tensor) -> Tensor:
-        return self._values_to_codes(self._grid_values(self.project_in(z)))
+        return self._rounded_to_codes(torch.round(self._bound(self.project_in(z))))
 
     def _decode(self, codes: Tensor) -> Tensor:
         digits = torch.div(codes, self._basis, rounding_mode="floor") % self._levels.long()
-        hw = self._half_width()
-        return self.project_out((digits.float() - hw) / hw)
+        return self.project_out((digits.float() - self._hw) / self._hw)
