@@ -7,9 +7,15 @@ from zoo.losses.adversarial import (
     GAN_LOSSES,
     adaptive_weight,
     discriminator_loss,
+    feature_matching_loss,
     generator_loss,
 )
-from zoo.losses.discriminators import PatchGANDiscriminator
+from zoo.losses.discriminators import (
+    MultiPeriodDiscriminator,
+    MultiScaleDiscriminator,
+    MultiScaleSTFTDiscriminator,
+    PatchGANDiscriminator,
+)
 from zoo.losses.perceptual import (
     LPIPS,
     PERCEPTUAL_LOSSES,
@@ -17,6 +23,7 @@ from zoo.losses.perceptual import (
     create_perceptual_loss,
 )
 from zoo.losses.reconstruction import RECONSTRUCTION_LOSSES, psnr, reconstruction_loss
+from zoo.losses.spectral import MultiResolutionMelLoss, MultiResolutionSTFTLoss
 
 __all__ = [
     "GAN_LOSSES",
@@ -24,10 +31,16 @@ __all__ = [
     "PERCEPTUAL_LOSSES",
     "RECONSTRUCTION_LOSSES",
     "EffLite0PerceptualLoss",
+    "MultiPeriodDiscriminator",
+    "MultiResolutionMelLoss",
+    "MultiResolutionSTFTLoss",
+    "MultiScaleDiscriminator",
+    "MultiScaleSTFTDiscriminator",
     "PatchGANDiscriminator",
     "adaptive_weight",
     "create_perceptual_loss",
     "discriminator_loss",
+    "feature_matching_loss",
     "generator_loss",
     "psnr",
     "reconstruction_loss",

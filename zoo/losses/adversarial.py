@@ -77,3 +77,40 @@ def adaptive_weight(
     (g_grad,) = torch.autograd.grad(g_loss, last_layer, retain_graph=True)
     weight = nll_grad.float().norm() / (g_grad.float().norm() + eps)
     return weight.clamp(0.0, max_weight).detach()
+
+
+def feature_matching_loss(
+    features_real: list[list[Tensor]], features_fake: list[list[Tensor]]
+) -> Tensor:
+    """Discriminator feature-matching loss (Larsen et al., arXiv:1512.09300; MelGAN, HiFi-GAN):
+    L1 between the discriminator's activations of originals and reconstructions, each layer's
+    mean absolute difference averaged over all layers of all sub-discriminators.
+
+    Args:
+        features_real: per sub-discriminator, the list of activations of the originals; they are
+            detached here (the generator must not move the discriminator's targets).
+        features_fake: the same structure for the reconstructions, with a graph to the generator.
+
+    Returns:
+        a float32 scalar.
+    """
+    if len(features_real) != len(features_fake) or not features_real:
+        raise ValueError(
+            "feature_matching_loss: need the same non-zero number of sub-discriminators, got "
+            f"{len(features_real)} real vs {len(features_fake)} fake"
+        )
+    terms = []
+    for i, (real, fake) in enumerate(zip(features_real, features_fake, strict=True)):
+        if len(real) != len(fake):
+            raise ValueError(
+                f"feature_matching_loss: sub-discriminator {i} has {len(real)} real vs "
+                f"{len(fake)} fake feature maps"
+            )
+        for r, f in zip(real, fake, strict=True):
+            if r.shape != f.shape:
+                raise ValueError(
+                    f"feature_matching_loss: feature shapes differ in sub-discriminator {i}: "
+                    f"{tuple(r.shape)} vs {tuple(f.shape)}"
+                )
+            terms.append((f.float() - r.detach().float()).abs().mean())
+    return torch.stack(terms).mean()

@@ -31,6 +31,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from torchmetrics import Metric
 
+from zoo.metrics.audio import AUDIO_METRICS, SISDR, AudioMetric, MelDistance, STFTDistance
 from zoo.metrics.codebook import CodebookUsage, bits_per_image, bits_per_pixel
 from zoo.metrics.frechet import (
     FID,
@@ -169,6 +170,7 @@ def create_metrics(
 
 
 __all__ = [
+    "AUDIO_METRICS",
     "DEFAULT_METRICS",
     "FID",
     "HIGHER_IS_BETTER",
@@ -177,7 +179,10 @@ __all__ = [
     "METRIC_LABELS",
     "MSSSIM",
     "PSNR",
+    "SISDR",
     "SSIM",
+    "STFTDistance",
+    "AudioMetric",
     "CodebookUsage",
     "EffLite0Features",
     "FDEffLite0",
@@ -186,6 +191,7 @@ __all__ = [
     "ImageMetric",
     "InceptionV3Features",
     "LPIPSMetric",
+    "MelDistance",
     "bits_per_image",
     "bits_per_pixel",
     "create_image_metrics",

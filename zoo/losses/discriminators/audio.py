@@ -1,0 +1,288 @@
+"""Waveform discriminators for adversarial audio-codec training.
+
+- Multi-period (MPD): Kong, Kim & Bae, "HiFi-GAN" (NeurIPS 2020), sec. 2.2: the waveform is
+  folded into ``(samples / p, p)`` for prime periods ``p`` and judged by 2-D convolutions that
+  only mix along time, so each sub-discriminator sees one phase of a periodic pattern.
+- Multi-scale (MSD): Kumar et al., "MelGAN" (NeurIPS 2019), sec. 2.2: grouped 1-D convolutions
+  on the raw waveform and on 2x and 4x average-pooled copies.
+- Multi-scale STFT (MS-STFT): Défossez et al., "High Fidelity Neural Audio Compression"
+  (EnCodec, TMLR 2023), sec. 3.4: 2-D convolutions over the real and imaginary parts of complex
+  STFTs at several window sizes, dilated along time, strided along frequency.
+
+Every discriminator takes waveforms ``(B, C, samples)`` float in [-1, 1] and returns
+``(logits, features)``: ``logits`` one raw-score tensor per sub-discriminator, ``features`` one
+list of intermediate activations per sub-discriminator (for
+:func:`zoo.losses.adversarial.feature_matching_loss`). Weight normalisation on every conv, as in
+all three papers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.utils.parametrizations import weight_norm
+
+_SLOPE = 0.1  # LeakyReLU slope of HiFi-GAN and MelGAN (EnCodec uses 0.2, set per class)
+
+
+def _check_waveform(name: str, x: Tensor, channels: int, min_samples: int = 1) -> None:
+    if not isinstance(x, Tensor) or x.ndim != 3 or x.shape[1] != channels:
+        got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+        raise ValueError(f"{name}: expected a (B, {channels}, samples) waveform, got {got}")
+    if x.shape[-1] < min_samples:
+        raise ValueError(f"{name}: need at least {min_samples} samples, got {x.shape[-1]}")
+
+
+class PeriodDiscriminator(nn.Module):
+    """One HiFi-GAN period sub-discriminator: ``(B, C, T)`` -> logits ``(B, 1, T', period)``."""
+
+    def __init__(
+        self, *, period: int, channels: int = 1, widths: Sequence[int] = (32, 128, 512, 1024)
+    ) -> None:
+        super().__init__()
+        self.period = int(period)
+        layers, c_in = [], channels
+        for w in widths:
+            # Stride 3 along time, kernel 1 along the period axis: periods never mix.
+            layers.append(weight_norm(nn.Conv2d(c_in, w, (5, 1), (3, 1), padding=(2, 0))))
+            c_in = w
+        layers.append(weight_norm(nn.Conv2d(c_in, c_in, (5, 1), 1, padding=(2, 0))))
+        self.convs = nn.ModuleList(layers)
+        self.post = weight_norm(nn.Conv2d(c_in, 1, (3, 1), 1, padding=(1, 0)))
+
+    def forward(self, x: Tensor) -> tuple[Tensor, list[Tensor]]:
+        b, c, t = x.shape
+        if t % self.period:
+            # Reflect-pad to a whole number of periods (HiFi-GAN); needs t > padding.
+            x = F.pad(x, (0, self.period - t % self.period), mode="reflect")
+        x = x.reshape(b, c, -1, self.period)
+        features = []
+        for conv in self.convs:
+            x = F.leaky_relu(conv(x), _SLOPE)
+            features.append(x)
+        x = self.post(x)
+        features.append(x)
+        return x, features
+
+
+class MultiPeriodDiscriminator(nn.Module):
+    """HiFi-GAN multi-period discriminator.
+
+    Args:
+        periods: fold periods; primes so the sub-discriminators see disjoint patterns.
+        channels: audio channels.
+        widths: conv widths of each sub-discriminator (paper: 32, 128, 512, 1024).
+    """
+
+    def __init__(
+        self,
+        *,
+        periods: Sequence[int] = (2, 3, 5, 7, 11),
+        channels: int = 1,
+        widths: Sequence[int] = (32, 128, 512, 1024),
+    ) -> None:
+        super().__init__()
+        if not periods or any(int(p) < 1 for p in periods):
+            raise ValueError(f"MultiPeriodDiscriminator: periods must be >= 1, got {periods}")
+        self.channels = int(channels)
+        self.periods = [int(p) for p in periods]
+        self.discriminators = nn.ModuleList(
+            PeriodDiscriminator(period=p, channels=self.channels, widths=widths)
+            for p in self.periods
+        )
+
+    def forward(self, x: Tensor) -> tuple[list[Tensor], list[list[Tensor]]]:
+        """Logits ``(B, 1, frames, period)`` and feature maps per period, ``x`` ``(B, C, T)``."""
+        _check_waveform(type(self).__name__, x, self.channels, min_samples=max(self.periods))
+        outs = [d(x) for d in self.discriminators]
+        return [o[0] for o in outs], [o[1] for o in outs]
+
+
+class ScaleDiscriminator(nn.Module):
+    """One MelGAN scale sub-discriminator: ``(B, C, T)`` -> logits ``(B, 1, T / 64)`` (about)."""
+
+    def __init__(
+        self, *, channels: int = 1, base_width: int = 16, max_width: int = 1024, groups: int = 4
+    ) -> None:
+        super().__init__()
+        layers = [weight_norm(nn.Conv1d(channels, base_width, 15, 1, padding=7))]
+        c_in = base_width
+        for _ in range(4):
+            # Wide grouped strided convs: large receptive field at moderate cost (MelGAN).
+            c_out = min(c_in * 4, max_width)
+            g = min(groups * c_in // base_width, c_in)
+            layers.append(weight_norm(nn.Conv1d(c_in, c_out, 41, 4, padding=20, groups=g)))
+            c_in = c_out
+        layers.append(weight_norm(nn.Conv1d(c_in, c_in, 5, 1, padding=2)))
+        self.convs = nn.ModuleList(layers)
+        self.post = weight_norm(nn.Conv1d(c_in, 1, 3, 1, padding=1))
+
+    def forward(self, x: Tensor) -> tuple[Tensor, list[Tensor]]:
+        features = []
+        for conv in self.convs:
+            x = F.leaky_relu(conv(x), _SLOPE)
+            features.append(x)
+        x = self.post(x)
+        features.append(x)
+        return x, features
+
+
+class MultiScaleDiscriminator(nn.Module):
+    """MelGAN multi-scale discriminator: the same architecture on the waveform downsampled by
+    ``2 ** i`` (average pooling, kernel 4, stride 2) for ``i < scales``.
+
+    Args:
+        scales: number of sub-discriminators (paper: 3).
+        channels: audio channels.
+        base_width: width of the first conv (paper: 16); x4 per strided layer up to
+            ``max_width``.
+        max_width: cap on the widths (paper: 1024).
+        groups: groups of the first strided conv (paper: 4), x4 per layer.
+    """
+
+    def __init__(
+        self,
+        *,
+        scales: int = 3,
+        channels: int = 1,
+        base_width: int = 16,
+        max_width: int = 1024,
+        groups: int = 4,
+    ) -> None:
+        super().__init__()
+        if scales < 1:
+            raise ValueError(f"MultiScaleDiscriminator: scales must be >= 1, got {scales}")
+        self.channels = int(channels)
+        self.discriminators = nn.ModuleList(
+            ScaleDiscriminator(
+                channels=self.channels, base_width=base_width, max_width=max_width, groups=groups
+            )
+            for _ in range(scales)
+        )
+        self.pool = nn.AvgPool1d(4, 2, padding=2, count_include_pad=False)
+
+    def forward(self, x: Tensor) -> tuple[list[Tensor], list[list[Tensor]]]:
+        """Logits ``(B, 1, frames)`` and feature maps per scale, ``x`` ``(B, C, T)``."""
+        _check_waveform(type(self).__name__, x, self.channels)
+        logits, features = [], []
+        for i, d in enumerate(self.discriminators):
+            if i > 0:
+                x = self.pool(x)
+            out, feats = d(x)
+            logits.append(out)
+            features.append(feats)
+        return logits, features
+
+
+class STFTDiscriminator(nn.Module):
+    """One EnCodec STFT sub-discriminator on ``[real, imag]`` of a complex STFT.
+
+    ``(B, C, T)`` -> logits ``(B, 1, frames, bins')``; frequency is halved by each dilated conv.
+    """
+
+    def __init__(
+        self,
+        *,
+        n_fft: int,
+        hop: int,
+        channels: int = 1,
+        width: int = 32,
+        dilations: Sequence[int] = (1, 2, 4),
+    ) -> None:
+        super().__init__()
+        self.n_fft, self.hop = int(n_fft), int(hop)
+        self.register_buffer("window", torch.hann_window(self.n_fft), persistent=False)
+        layers = [weight_norm(nn.Conv2d(2 * channels, width, (3, 9), padding=(1, 4)))]
+        for d in dilations:
+            # Dilated along time (receptive field), strided along frequency (EnCodec).
+            layers.append(
+                weight_norm(
+                    nn.Conv2d(width, width, (3, 9), (1, 2), dilation=(d, 1), padding=(d, 4))
+                )
+            )
+        layers.append(weight_norm(nn.Conv2d(width, width, (3, 3), padding=(1, 1))))
+        self.convs = nn.ModuleList(layers)
+        self.post = weight_norm(nn.Conv2d(width, 1, (3, 3), padding=(1, 1)))
+
+    def forward(self, x: Tensor) -> tuple[Tensor, list[Tensor]]:
+        b, c, t = x.shape
+        spec = torch.stft(
+            x.reshape(b * c, t).float(),
+            n_fft=self.n_fft,
+            hop_length=self.hop,
+            window=self.window,
+            center=True,
+            normalized=True,  # keeps the input scale independent of the window size
+            return_complex=True,
+        )
+        # (B*C, F, frames) complex -> (B, 2C, frames, F): time first, frequency last (EnCodec).
+        z = torch.view_as_real(spec).reshape(b, c, *spec.shape[-2:], 2)
+        z = z.permute(0, 1, 4, 3, 2).reshape(b, 2 * c, spec.shape[-1], spec.shape[-2])
+        features = []
+        for conv in self.convs:
+            z = F.leaky_relu(conv(z), 0.2)
+            features.append(z)
+        z = self.post(z)
+        features.append(z)
+        return z, features
+
+
+class MultiScaleSTFTDiscriminator(nn.Module):
+    """EnCodec multi-scale STFT discriminator.
+
+    Args:
+        n_ffts: FFT (= Hann window) sizes (paper: 2048, 1024, 512, 256, 128).
+        hops: hop per FFT size; default ``n_fft // 4``.
+        channels: audio channels.
+        width: conv width (paper: 32).
+        dilations: time dilations of the strided convs (paper: 1, 2, 4).
+    """
+
+    def __init__(
+        self,
+        *,
+        n_ffts: Sequence[int] = (2048, 1024, 512, 256, 128),
+        hops: Sequence[int] | None = None,
+        channels: int = 1,
+        width: int = 32,
+        dilations: Sequence[int] = (1, 2, 4),
+    ) -> None:
+        super().__init__()
+        if not n_ffts or any(int(n) < 2 for n in n_ffts):
+            raise ValueError(f"MultiScaleSTFTDiscriminator: n_ffts must be >= 2, got {n_ffts}")
+        hops = [int(n) // 4 for n in n_ffts] if hops is None else [int(h) for h in hops]
+        if len(hops) != len(n_ffts):
+            raise ValueError(
+                f"MultiScaleSTFTDiscriminator: need one hop per FFT size ({len(n_ffts)}), got "
+                f"{len(hops)}"
+            )
+        self.channels = int(channels)
+        self.n_ffts = [int(n) for n in n_ffts]
+        self.discriminators = nn.ModuleList(
+            STFTDiscriminator(
+                n_fft=n, hop=h, channels=self.channels, width=width, dilations=dilations
+            )
+            for n, h in zip(self.n_ffts, hops, strict=True)
+        )
+
+    def forward(self, x: Tensor) -> tuple[list[Tensor], list[list[Tensor]]]:
+        """Logits ``(B, 1, frames, bins)`` and feature maps per FFT size, ``x`` ``(B, C, T)``."""
+        # Centred STFTs reflect-pad by n_fft // 2, which needs more samples than that.
+        _check_waveform(
+            type(self).__name__, x, self.channels, min_samples=max(self.n_ffts) // 2 + 1
+        )
+        outs = [d(x) for d in self.discriminators]
+        return [o[0] for o in outs], [o[1] for o in outs]
+
+
+__all__ = [
+    "MultiPeriodDiscriminator",
+    "MultiScaleDiscriminator",
+    "MultiScaleSTFTDiscriminator",
+    "PeriodDiscriminator",
+    "STFTDiscriminator",
+    "ScaleDiscriminator",
+]
