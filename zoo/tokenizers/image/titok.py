@@ -474,7 +474,8 @@ def titok_s128_bsq(**kwargs: Any) -> TiTok:
 def titok_cpu_flex(**kwargs: Any) -> TiTok:
     """CPU-trainable flexible TiTok: 64 px, patch 8 (64 patches), 32 tokens, width 192,
     depth 4 + 4, FSQ [8, 8, 8, 5, 5, 5] (64000 codes, ~16 bits per token), nested dropout over
-    {1, 2, 4, ..., 32} (all 32 kept in half the steps). The shipped ``titok_cpu_flex.photos64`` weights use this architecture."""
+    {1, 2, 4, ..., 32} (all 32 kept in half the steps). The shipped
+    ``titok_cpu_flex.photos64`` weights use this architecture."""
     args = dict(
         image_size=64, patch_size=8, num_latent_tokens=32, encoder_width=192, encoder_depth=4,
         encoder_heads=3, decoder_width=192, decoder_depth=4, decoder_heads=3, mlp_ratio=4.0,
@@ -498,7 +499,8 @@ register_pretrained(
         resolution=64,
         notes=(
             "CPU-scale default: configs/image/titok_cpu_flex.yaml, 1800 steps x 32 crops, 25 min "
-            "on 2 CPU cores; EMA weights. Validated on the bundled scikit-image / matplotlib photos."
+            "on 2 CPU cores; EMA weights. Validated on the bundled scikit-image / matplotlib "
+            "photos."
         ),
     ),
 )
