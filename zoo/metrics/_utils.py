@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
+from torchmetrics import Metric
 
 
 def to_uint8(x: Tensor) -> Tensor:
@@ -88,3 +90,42 @@ def load_state_dict_file(path: str | Path, *, component: str) -> dict[str, Tenso
 def torch_hub_checkpoint(filename: str) -> Path:
     """Where ``torch.hub`` caches a downloaded checkpoint: ``$TORCH_HOME/hub/checkpoints/``."""
     return Path(torch.hub.get_dir()) / "checkpoints" / filename
+
+
+class MeanMetric(Metric):
+    """Base of per-item metrics: the mean over all items (images, clips) of a per-item value.
+
+    States are a float64 sum and an item count, summed across processes under DDP. Subclasses
+    set ``key``, ``label``, ``higher_is_better`` and call :meth:`_add` from ``update``.
+    """
+
+    key: ClassVar[str] = ""
+    label: ClassVar[str] = ""
+    is_differentiable: ClassVar[bool] = False
+    full_state_update: ClassVar[bool] = False
+
+    total: Tensor
+    count: Tensor
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.add_state("total", torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("count", torch.tensor(0, dtype=torch.int64), dist_reduce_fx="sum")
+
+    def _add(self, values: Tensor) -> None:
+        self.total += values.sum().double()
+        self.count += values.numel()
+
+    def compute(self) -> Tensor:
+        """Mean over all items seen since the last ``reset`` (float64 scalar)."""
+        if int(self.count) == 0:
+            raise RuntimeError(f"{type(self).__name__}: compute() called before any update()")
+        return self.total / self.count
+
+    def describe(self) -> dict[str, Any]:
+        """Implementation details recorded in result files."""
+        return {
+            "label": self.label,
+            "implementation": f"{type(self).__module__}.{type(self).__qualname__}",
+            "higher_is_better": self.higher_is_better,
+        }

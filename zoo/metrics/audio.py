@@ -19,7 +19,7 @@ processes under DDP) with ``describe()`` for result files, like :mod:`zoo.metric
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -30,26 +30,14 @@ from zoo.losses.spectral import (
     MultiResolutionSTFTLoss,
     check_audio_pair,
 )
+from zoo.metrics._utils import MeanMetric
 
 
-class AudioMetric(Metric):
+class AudioMetric(MeanMetric):
     """Base of the full-reference audio metrics: the mean over clips of a per-clip value.
 
     Subclasses set ``key``, ``label``, ``higher_is_better`` and implement :meth:`per_clip`.
     """
-
-    key: ClassVar[str] = ""
-    label: ClassVar[str] = ""
-    is_differentiable: ClassVar[bool] = False
-    full_state_update: ClassVar[bool] = False
-
-    total: Tensor
-    count: Tensor
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.add_state("total", torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
-        self.add_state("count", torch.tensor(0, dtype=torch.int64), dist_reduce_fx="sum")
 
     @property
     def min_samples(self) -> int:
@@ -66,22 +54,7 @@ class AudioMetric(Metric):
         check_audio_pair(type(self).__name__, preds, target, min_samples=self.min_samples)
         with torch.no_grad():
             values = self.per_clip(preds.detach(), target.detach())
-        self.total += values.sum().double()
-        self.count += values.numel()
-
-    def compute(self) -> Tensor:
-        """Mean over all clips seen since the last ``reset`` (float64 scalar)."""
-        if int(self.count) == 0:
-            raise RuntimeError(f"{type(self).__name__}: compute() called before any update()")
-        return self.total / self.count
-
-    def describe(self) -> dict[str, Any]:
-        """Implementation details recorded in result files."""
-        return {
-            "label": self.label,
-            "implementation": f"{type(self).__module__}.{type(self).__qualname__}",
-            "higher_is_better": self.higher_is_better,
-        }
+        self._add(values)
 
 
 class MelDistance(AudioMetric):

@@ -28,9 +28,9 @@ from typing import Any, ClassVar
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torchmetrics import Metric
 
 from zoo.metrics._utils import (
+    MeanMetric,
     check_image_pair,
     sha256_file,
     to_pixel_values,
@@ -75,7 +75,7 @@ def ssim_per_image(preds: Tensor, target: Tensor, data_range: float = 255.0) -> 
     return ssim.reshape(b, -1).mean(1)
 
 
-class ImageMetric(Metric):
+class ImageMetric(MeanMetric):
     """Base of the full-reference image metrics: the mean over images of a per-image value.
 
     Subclasses set ``key`` (machine name), ``label`` (how tables print it), ``higher_is_better``
@@ -86,19 +86,9 @@ class ImageMetric(Metric):
         quantize: round float inputs to 8 bits before measuring (the PNG round trip).
     """
 
-    key: ClassVar[str] = ""
-    label: ClassVar[str] = ""
-    is_differentiable: ClassVar[bool] = False
-    full_state_update: ClassVar[bool] = False
-
-    total: Tensor
-    count: Tensor
-
     def __init__(self, *, quantize: bool = True) -> None:
         super().__init__()
         self.quantize = bool(quantize)
-        self.add_state("total", torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
-        self.add_state("count", torch.tensor(0, dtype=torch.int64), dist_reduce_fx="sum")
 
     def per_image(self, preds: Tensor, target: Tensor) -> Tensor:  # pragma: no cover - abstract
         """Metric values ``(B,)`` of pixel values ``(B, 3, H, W)`` float64 in [0, 255]."""
@@ -112,22 +102,13 @@ class ImageMetric(Metric):
             to_pixel_values(preds, quantize=self.quantize),
             to_pixel_values(target, quantize=self.quantize),
         )
-        self.total += values.sum().double()
-        self.count += values.numel()
-
-    def compute(self) -> Tensor:
-        """Mean over all images seen since the last ``reset`` (float64 scalar)."""
-        if int(self.count) == 0:
-            raise RuntimeError(f"{type(self).__name__}: compute() called before any update()")
-        return self.total / self.count
+        self._add(values)
 
     def describe(self) -> dict[str, Any]:
         """Implementation details recorded in result files."""
         return {
-            "label": self.label,
-            "implementation": f"{type(self).__module__}.{type(self).__qualname__}",
+            **super().describe(),
             "inputs": "8-bit quantized (PNG round trip)" if self.quantize else "float, clipped",
-            "higher_is_better": self.higher_is_better,
         }
 
 
@@ -310,8 +291,7 @@ class LPIPSMetric(ImageMetric):
             target = to_uint8(target).float() / 127.5 - 1.0
         with torch.no_grad():
             values = self.net(preds.float().clamp(-1, 1), target.float().clamp(-1, 1), "none")
-        self.total += values.sum().double()
-        self.count += values.numel()
+        self._add(values)
 
     def describe(self) -> dict[str, Any]:
         return {
