@@ -15,6 +15,9 @@ Each token ``z`` (``dim`` channels) is replaced by its nearest entry of one code
 - SimVQ: a frozen random codebook ``C`` and a learned linear map ``W``; the effective codebook is
   ``C W``: Zhu et al., "Addressing Representation Collapse in Vector Quantized Models with One
   Linear Layer", 2024 (arXiv:2411.02038).
+- cosine search with raw-codeword output (``raw_codeword=True``) and weight-normed factorized
+  projections (``projection_norm="weight_norm"``): Kumar et al., "High-Fidelity Audio Compression
+  with Improved RVQGAN" (DAC), NeurIPS 2023 (arXiv:2306.06546).
 
 Nearest neighbours are found with one matmul per chunk of tokens
 (``argmin ||z||^2 - 2 z E^T + ||E||^2``) under ``no_grad``, the chunk sized so the
@@ -32,6 +35,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.nn.utils.parametrizations import weight_norm
 
 from zoo.outputs import QuantizerOutput
 from zoo.quantizers._utils import (
@@ -47,6 +51,8 @@ _LAPLACE_EPS = 1e-5
 #: Decay of the cluster-size EMA that drives dead-code restarts when the codebook is learned
 #: (with an EMA codebook the cluster sizes are the EMA's own, decayed by ``ema``).
 _LEARNED_USAGE_DECAY = 0.99
+#: Parametrisations of the factorized-code projections ``project_in`` / ``project_out``.
+PROJECTION_NORMS = ("none", "weight_norm")
 
 
 @register_quantizer("vq")
@@ -57,7 +63,8 @@ class VQ(Quantizer):
     ``codebook_dim`` channels (identity when equal to ``dim``), l2-normalised when
     ``distance="cosine"``, matched to its nearest codeword, and the codeword is projected back to
     ``dim``. With ``distance="cosine"`` the quantized output (before ``project_out``) is the
-    *unit-norm* codeword, not a rescaled copy of ``z``: decode gives the same vectors.
+    *unit-norm* codeword, not a rescaled copy of ``z``: decode gives the same vectors; with
+    ``raw_codeword=True`` it is the stored codeword itself (DAC).
 
     Args:
         dim: input width.
@@ -78,6 +85,17 @@ class VQ(Quantizer):
         simvq: SimVQ reparameterisation: a frozen random codebook ``C`` (buffer ``codebook``) and a
             learned ``W`` (``codebook_transform``, no bias, initialised to the identity); the
             effective codebook is ``C W``. Needs ``ema=None``; no k-means init or dead-code restart.
+        raw_codeword: with ``distance="cosine"`` only: the nearest codeword is still found by
+            cosine similarity (both sides l2-normalised), but the quantized output and ``decode``
+            give the stored, un-normalised codeword, and the commitment / codebook losses and the
+            straight-through (or rotation-trick) gradient use the un-normalised projection
+            ``project_in(z)``, as DAC does (Kumar et al. 2023): the codewords' norms carry
+            information. Needs a learned codebook (``ema=None``, no ``kmeans_init``), since EMA
+            and spherical k-means produce unit-norm centroids.
+        projection_norm: ``"none"`` (plain ``nn.Linear``) or ``"weight_norm"``
+            (``torch.nn.utils.parametrizations.weight_norm`` over each output row, as DAC's
+            weight-normed 1x1 convolutions) for ``project_in`` / ``project_out``; only with
+            factorized codes (``codebook_dim != dim``).
 
     State (buffers round-trip through ``state_dict``): ``codebook`` (a parameter when learned),
     ``cluster_size`` (EMA of assignments per batch), ``embed_sum`` (EMA codebook only),
@@ -108,6 +126,8 @@ class VQ(Quantizer):
         commitment_weight: float = 0.25,
         rotation_trick: bool = False,
         simvq: bool = False,
+        raw_codeword: bool = False,
+        projection_norm: str = "none",
     ) -> None:
         super().__init__()
         self.dim = _positive_int("dim", dim)
@@ -153,10 +173,35 @@ class VQ(Quantizer):
                     f"kmeans_init={kmeans_init}, dead_code_threshold={dead_code_threshold}"
                 )
 
+        self.raw_codeword = bool(raw_codeword)
+        if self.raw_codeword:
+            if self.distance != "cosine":
+                raise ValueError(
+                    "VQ: raw_codeword=True only changes cosine-distance VQ (with distance='l2' "
+                    f"the stored codeword is always what is decoded); got distance={distance!r}"
+                )
+            if self.ema is not None or self.kmeans_init:
+                raise ValueError(
+                    "VQ: raw_codeword=True decodes the stored codeword, whose norm is learned by "
+                    "the codebook loss; EMA updates and spherical k-means would make every "
+                    f"codeword unit-norm. Use ema=None, kmeans_init=False (got ema={ema!r}, "
+                    f"kmeans_init={kmeans_init})"
+                )
+
         k, d = self.codebook_size, self.codebook_dim
         needs_proj = d != self.dim
-        self.project_in = nn.Linear(self.dim, d) if needs_proj else nn.Identity()
-        self.project_out = nn.Linear(d, self.dim) if needs_proj else nn.Identity()
+        if projection_norm not in PROJECTION_NORMS:
+            raise ValueError(
+                f"VQ: projection_norm must be one of {PROJECTION_NORMS}, got {projection_norm!r}"
+            )
+        if projection_norm != "none" and not needs_proj:
+            raise ValueError(
+                f"VQ: projection_norm={projection_norm!r} normalises the factorized-code "
+                f"projections, which exist only when codebook_dim != dim (both are {self.dim})"
+            )
+        self.projection_norm = projection_norm
+        self.project_in = self._projection(self.dim, d) if needs_proj else nn.Identity()
+        self.project_out = self._projection(d, self.dim) if needs_proj else nn.Identity()
 
         # Unit-variance init matches typical (normalised) encoder outputs; a tiny init such as
         # U(-1/K, 1/K) puts every code near the origin and invites collapse.
@@ -177,6 +222,11 @@ class VQ(Quantizer):
             with torch.no_grad():
                 self.codebook_transform.weight.copy_(torch.eye(d))
 
+    def _projection(self, cin: int, cout: int) -> nn.Module:
+        linear = nn.Linear(cin, cout)
+        # dim=0: one magnitude per output row, like weight_norm on a 1x1 Conv1d.
+        return weight_norm(linear) if self.projection_norm == "weight_norm" else linear
+
     @property
     def learned_codebook(self) -> bool:
         """True when ``codebook`` is an ``nn.Parameter`` trained by the codebook loss."""
@@ -193,6 +243,10 @@ class VQ(Quantizer):
             parts.append("rotation_trick=True")
         if self.simvq:
             parts.append("simvq=True")
+        if self.raw_codeword:
+            parts.append("raw_codeword=True")
+        if self.projection_norm != "none":
+            parts.append(f"projection_norm={self.projection_norm!r}")
         return ", ".join(parts)
 
     # ------------------------------------------------------------------ lookup
@@ -201,12 +255,20 @@ class VQ(Quantizer):
         h = self.project_in(z)
         return F.normalize(h, dim=-1) if self.distance == "cosine" else h
 
-    def _effective_codebook(self) -> Tensor:
-        """``(codebook_size, codebook_dim)`` float32 codewords as used by lookup and decode."""
+    def _stored_codebook(self) -> Tensor:
+        """``(codebook_size, codebook_dim)`` float32 codewords before any normalisation."""
         cb = self.codebook.float()
-        if self.simvq:
-            cb = self.codebook_transform(cb)
+        return self.codebook_transform(cb) if self.simvq else cb
+
+    def _effective_codebook(self, stored: Tensor | None = None) -> Tensor:
+        """``(codebook_size, codebook_dim)`` float32 codewords as used by the lookup (and, unless
+        ``raw_codeword``, by decode); ``stored`` is :meth:`_stored_codebook` if already computed."""
+        cb = self._stored_codebook() if stored is None else stored
         return F.normalize(cb, dim=-1) if self.distance == "cosine" else cb
+
+    def _output_codebook(self) -> Tensor:
+        """The codewords that ``decode`` returns (before ``project_out``)."""
+        return self._stored_codebook() if self.raw_codeword else self._effective_codebook()
 
     @torch.no_grad()
     def _nearest(self, x: Tensor, codebook: Tensor) -> Tensor:
@@ -232,36 +294,41 @@ class VQ(Quantizer):
     # ------------------------------------------------------------------ hooks
     def _forward(self, z: Tensor) -> QuantizerOutput:
         b, n, _ = z.shape
-        h = self._to_lookup_space(z)
-        x = h.reshape(b * n, self.codebook_dim)
+        if self.raw_codeword:
+            # Search on the unit sphere; values, losses and gradients in the raw space (DAC).
+            y = self.project_in(z).reshape(b * n, self.codebook_dim)
+            x = F.normalize(y, dim=-1)
+        else:
+            x = y = self._to_lookup_space(z).reshape(b * n, self.codebook_dim)
         metrics: dict[str, Tensor] = {}
         # Codebook surgery happens before the codebook enters this step's autograd graph.
         if self.training:
             if self.kmeans_init and not bool(self.initted):
                 self._kmeans_init_(x.detach())
             if self.dead_code_threshold > 0:
-                metrics["restarted"] = self._restart_dead_codes_(x.detach())
+                metrics["restarted"] = self._restart_dead_codes_(y.detach())
         elif self.dead_code_threshold > 0:
             metrics["restarted"] = z.new_zeros(())
 
-        codebook = self._effective_codebook()
+        stored = self._stored_codebook()
+        codebook = self._effective_codebook(stored)
         idx = self._nearest(x.detach(), codebook.detach())
-        q = F.embedding(idx, codebook)
+        q = F.embedding(idx, stored if self.raw_codeword else codebook)
 
-        commitment = F.mse_loss(x, q.detach())
+        commitment = F.mse_loss(y, q.detach())
         loss = self.commitment_weight * commitment
         metrics["commitment"] = commitment
         if self.ema is None:  # learned codebook or SimVQ's W
-            codebook_loss = F.mse_loss(x.detach(), q)
+            codebook_loss = F.mse_loss(y.detach(), q)
             loss = loss + codebook_loss
             metrics["codebook"] = codebook_loss
 
-        grad_path = rotation_trick(x, q.detach()) if self.rotation_trick else x
+        grad_path = rotation_trick(y, q.detach()) if self.rotation_trick else y
         # Value exactly q (so eval forward == decode(encode)), gradient that of grad_path.
         out = q.detach() + (grad_path - grad_path.detach())
 
         if self.training:
-            self._update_statistics_(x.detach(), idx)
+            self._update_statistics_(y.detach(), idx)
 
         codes = idx.view(b, n, 1)
         metrics.update(code_usage_metrics(codes, self.codebook_size))
@@ -278,7 +345,7 @@ class VQ(Quantizer):
         return self._nearest(x, self._effective_codebook()).view(b, n, 1)
 
     def _decode(self, codes: Tensor) -> Tensor:
-        return self.project_out(F.embedding(codes[..., 0], self._effective_codebook()))
+        return self.project_out(F.embedding(codes[..., 0], self._output_codebook()))
 
     # ------------------------------------------------------------------ state updates
     def _sample_rows(self, x: Tensor, num: int) -> Tensor:
