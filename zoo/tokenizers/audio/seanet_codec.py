@@ -41,6 +41,7 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.nn.utils import parametrize
 
 from zoo.layers import create_activation
 from zoo.registry import PretrainedCfg, register_tokenizer
@@ -302,6 +303,12 @@ class SEANetCodec(AudioTokenizer):
         norm: ``weight_norm`` or ``none`` for every conv.
         causal: left-only padding (streaming with one frame of latency).
         pad_mode: ``reflect``, ``constant`` or ``replicate``.
+        init: ``default`` (PyTorch's conv init, as EnCodec and DAC) or ``variance_preserving``:
+            conv weights ~ N(0, 1 / fan_in) (transposed convs: fan_in = in_channels * kernel /
+            stride) and zero biases. PyTorch's default shrinks the signal ~1.7x per conv and
+            adds random biases, so at init the latents are a near-constant vector (the last
+            biases) plus a ~1e-3 signal: every latent falls on one code of a cosine or FSQ
+            quantizer until training grows the signal. The decoder's last conv starts at 0.1x.
         quantizer, quantizer_kwargs: a registered quantizer and its arguments; ``dim`` is set to
             ``dimension`` (for ``"residual"``, in the per-level kwargs). ``quantizer_kwargs=None``
             with ``"residual"`` is EnCodec's 32 x 1024 EMA residual VQ (:data:`ENCODEC_VQ`).
@@ -333,8 +340,11 @@ class SEANetCodec(AudioTokenizer):
         pad_mode: str = "reflect",
         quantizer: str = "residual",
         quantizer_kwargs: dict[str, Any] | None = None,
+        init: str = "default",
     ) -> None:
         super().__init__()
+        if init not in INITS:
+            raise ValueError(f"SEANetCodec: init must be one of {INITS}, got {init!r}")
         strides = [2, 4, 5, 8] if strides is None else [int(s) for s in strides]
         dilations = [1] if dilations is None else [int(d) for d in dilations]
         if not strides or min(strides) < 1:
@@ -378,6 +388,16 @@ class SEANetCodec(AudioTokenizer):
         )
         if quantizer_kwargs is None and quantizer == "residual":
             quantizer_kwargs = _rvq(32, 0.5, **ENCODEC_VQ)["quantizer_kwargs"]
+        if init == "variance_preserving":
+            _variance_preserving_init_(self.encoder)
+            _variance_preserving_init_(self.decoder)
+            # A quiet start: the first steps then learn to reconstruct instead of shrinking a
+            # loud random output (which drags all latents onto one code).
+            with torch.no_grad():
+                conv = next(
+                    m for m in reversed(self.decoder.layers) if isinstance(m, StreamableConv1d)
+                ).conv
+                conv.weight = conv.weight * 0.1  # through the weight-norm parametrization
         self.quantizer = build_quantizer(quantizer, quantizer_kwargs, dimension, "SEANetCodec")
 
     @property
@@ -413,6 +433,30 @@ class SEANetCodec(AudioTokenizer):
             quantized.transpose(1, 2), state.layers.get("decoder"), final
         )
         return y
+
+
+INITS = ("default", "variance_preserving")
+
+
+@torch.no_grad()
+def _variance_preserving_init_(module: nn.Module) -> None:
+    """N(0, 1 / fan_in) conv weights, zero biases (see ``SEANetCodec``'s ``init``); weight-normed
+    convs get the same effective weight (assignment goes through the parametrization)."""
+    for m in module.modules():
+        if not isinstance(m, nn.Conv1d | nn.ConvTranspose1d):
+            continue
+        k, s = m.kernel_size[0], m.stride[0]
+        if isinstance(m, nn.ConvTranspose1d):
+            fan_in = m.in_channels * max(1, k // s) // m.groups
+        else:
+            fan_in = m.in_channels * k // m.groups
+        w = torch.randn_like(m.weight) / math.sqrt(fan_in)
+        if parametrize.is_parametrized(m, "weight"):
+            m.weight = w  # right_inverse sets magnitude and direction
+        else:
+            m.weight.copy_(w)
+        if m.bias is not None:
+            m.bias.zero_()
 
 
 def _is_weight_normed(conv: nn.Module) -> bool:
@@ -569,6 +613,31 @@ def seanet_test_snake(**kwargs: Any) -> SEANetCodec:
     return _create("seanet_test_snake", **dict(args, **kwargs))
 
 
+@register_tokenizer
+def seanet_cpu_16khz(**kwargs: Any) -> SEANetCodec:
+    """Small causal SEANet codec trainable on a CPU: 16 kHz mono, strides 2-4-5-8 (hop 320,
+    50 Hz), 16 filters, no LSTM, 64-d latents, variance-preserving init, EnCodec-style residual
+    VQ 8 x 256 codes (EMA, k-means init, dead-code restart) with quantizer dropout: 0.4-3.2 kbps
+    in 0.4 kbps steps. Shipped weights: ``seanet_cpu_16khz.speech_music``.
+
+    Sized for a CPU batch (16 clips x 0.64 s = 512 latents): 256 codes get ~2 latents each per
+    batch, enough for k-means init and usage statistics (1024 codes collapsed to one code within
+    50 steps), and codes hit less than 0.5 times per batch (EMA) are restarted from the batch.
+    Variance-preserving init: with PyTorch's default the latents start as a near-constant vector
+    (see ``SEANetCodec``'s ``init``)."""
+    args = dict(
+        sample_rate=16000,
+        strides=[2, 4, 5, 8],
+        encoder_filters=16,
+        decoder_filters=16,
+        dimension=64,
+        lstm_layers=0,
+        init="variance_preserving",
+        **_rvq(8, 0.5, **dict(ENCODEC_VQ, codebook_size=256, dead_code_threshold=0.5)),
+    )
+    return _create("seanet_cpu_16khz", **dict(args, **kwargs))
+
+
 _ENCODEC_PAPER = "Défossez et al., High Fidelity Neural Audio Compression, arXiv:2210.13438"
 
 
@@ -602,40 +671,3 @@ def encodec_24khz(**kwargs: Any) -> SEANetCodec:
     weight norm, reflect padding), 128-d latents at 75 Hz, residual VQ 32 x 1024 (24 kbps)."""
     args = dict(sample_rate=24000, **_rvq(32, 0.5, **ENCODEC_VQ))
     return _create("encodec_24khz", **dict(args, **kwargs))
-
-
-@register_tokenizer
-def dac_16khz(**kwargs: Any) -> SEANetCodec:
-    """DAC 16 kHz architecture: non-causal SEANet with Snake, encoder 64 filters, strides
-    2-4-5-8 (hop 320, 50 Hz), 1024-d latents, decoder 1536 -> 96 channels, residual units with
-    dilations 1-3-9, tanh output; residual VQ 12 x 1024 with factorized l2-normalised 8-d codes
-    and quantizer dropout 0.5 (6 kbps).
-
-    Not a weight-compatible port: DAC decodes the raw (un-normalised) codeword while the zoo's
-    cosine VQ decodes the unit-norm one, and DAC's in/out projections are weight-normed convs."""
-    args = dict(
-        sample_rate=16000,
-        strides=[2, 4, 5, 8],
-        encoder_filters=64,
-        decoder_filters=96,
-        dimension=1024,
-        latent_kernel_size=3,
-        residual_kernel_size=7,
-        dilations=[1, 3, 9],
-        compress=1,
-        true_skip=True,
-        lstm_layers=0,
-        activation="snake",
-        final_activation="tanh",
-        causal=False,
-        pad_mode="constant",
-        **_rvq(
-            12,
-            0.5,
-            codebook_size=1024,
-            codebook_dim=8,
-            distance="cosine",
-            commitment_weight=0.25,
-        ),
-    )
-    return _create("dac_16khz", **dict(args, **kwargs))
