@@ -1,4 +1,4 @@
-"""Several result files -> one leaderboard (Markdown) and a plot of every metric vs bits per pixel.
+"""Several result files -> one leaderboard (Markdown) and a plot of every metric vs rate.
 
 Example::
 
@@ -6,8 +6,10 @@ Example::
         --sort psnr --out results/leaderboard.md
 
 Accepts files written by eval/reconstruct.py and eval/rate_distortion.py (whose codecs join the
-table). Every row carries a protocol id (a hash of data manifest, resolution, resize rule, PNG
-round trip and feature weights); rows with different ids are not comparable and the table says so.
+table), all images (rate in bits per pixel) or all audio (rate in kbps). Every row carries a
+protocol id (a hash of data manifest, resolution, resize rule, PNG round trip and feature
+weights; for audio: manifest, sample rate, channels, crop and metric weights); rows with
+different ids are not comparable and the table says so.
 """
 
 from __future__ import annotations
@@ -18,8 +20,13 @@ from pathlib import Path
 
 from zoo.evaluation import load_result
 from zoo.evaluation.plots import plot_leaderboard
-from zoo.evaluation.report import leaderboard_entries, leaderboard_markdown, unique_entries
-from zoo.metrics import IMAGE_METRICS
+from zoo.evaluation.report import (
+    entries_modality,
+    leaderboard_entries,
+    leaderboard_markdown,
+    unique_entries,
+)
+from zoo.metrics import AUDIO_METRICS, IMAGE_METRICS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,11 +56,15 @@ def main(argv: list[str] | None = None) -> int:
             f"({', '.join(sorted(protocols))}); drop --strict to tabulate them anyway"
         )
     text = leaderboard_markdown(entries, sort_by=args.sort, include_codecs=not args.no_codecs)
+    audio = entries_modality(entries) == "audio"
     present = {k for e in entries for p in e["points"] for k in p["metrics"]}
-    keys = [k for k in IMAGE_METRICS if k in present]
+    keys = [k for k in (AUDIO_METRICS if audio else IMAGE_METRICS) if k in present]
     out = Path(args.out)
     png = plot_leaderboard(
-        [e for e in entries if not (args.no_codecs and e["codec"])], keys, out.with_suffix(".png")
+        [e for e in entries if not (args.no_codecs and e["codec"])],
+        keys,
+        out.with_suffix(".png"),
+        rate_key="kbps" if audio else "bits_per_pixel",
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text + f"\n![leaderboard]({png.name})\n")

@@ -7,11 +7,17 @@ Examples::
         --lpips-weights vgg16-397923af.pth --out results/titok_l32.json
     python eval/reconstruct.py --model path/to/saved_folder --data skimage \\
         --num-tokens 8,16,32 --save-reconstructions recon/ --out results/mine.json
+    python eval/reconstruct.py --model path/to/audio_codec --data speech \\
+        --metrics mel_distance,si_sdr,pesq,stoi,dnsmos --out results/codec.json
+    python eval/reconstruct.py --model seanet_test --random-init --data /path/to/wavs \\
+        --num-codebooks 1,4 --max-seconds 5 --out results/plumbing.json
 
-The JSON holds the metrics per token count and the full protocol (data manifest with file
-hashes, resize/crop rule, resolution, value range, PNG round trip, sample count, metric
-implementations and weight hashes, zoo version, tokenizer config hash, wall time, device); the
-Markdown table is written next to it (``results.md``). See ``zoo/evaluation/protocol.py``.
+The JSON holds the metrics per token count (images) or per bitrate (audio, every codebook count
+the tokenizer supports unless --num-codebooks says otherwise) and the full protocol (data
+manifest with file hashes, resize/crop rule and resolution or sample rate, channels and
+resampler, value range, PNG round trip, sample count, metric implementations and weight
+hashes, zoo version, tokenizer config hash, wall time, device); the Markdown table is written
+next to it (``results.md``). See ``zoo/evaluation/protocol.py``.
 """
 
 from __future__ import annotations
@@ -19,25 +25,27 @@ from __future__ import annotations
 import argparse
 import sys
 
-import zoo
 from zoo.evaluation import evaluate_reconstruction, reconstruction_markdown, write_json
 from zoo.evaluation.cli import (
+    add_audio_arguments,
     add_data_arguments,
+    add_model_arguments,
     add_weights_arguments,
+    check_modality_options,
     int_list,
+    load_tokenizer,
     markdown_path,
     name_list,
     weights_from_args,
 )
-from zoo.metrics import IMAGE_METRICS
+from zoo.metrics import AUDIO_METRICS, IMAGE_METRICS
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="eval/reconstruct.py", description=__doc__.split("\n", 1)[0])
-    p.add_argument(
-        "--model", required=True, help="registry name, save_pretrained folder, or hf-hub:org/repo"
-    )
+    add_model_arguments(p)
     add_data_arguments(p)
+    add_audio_arguments(p)
     p.add_argument(
         "--num-tokens",
         type=int_list,
@@ -48,11 +56,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--metrics",
         type=name_list,
         default=None,
-        help=f"comma-separated, from {','.join(IMAGE_METRICS)} (default: psnr,ssim,fd_efflite0 "
-        "and ms_ssim for images of at least 161 px)",
+        help=f"comma-separated; images: {','.join(IMAGE_METRICS)} (default: psnr,ssim,"
+        "fd_efflite0 and ms_ssim for images of at least 161 px); audio: "
+        f"{','.join(AUDIO_METRICS)} or dnsmos for its three scores (default: mel_distance,"
+        "stft_distance,si_sdr,pesq,stoi)",
     )
     add_weights_arguments(p)
-    p.add_argument("--save-reconstructions", default=None, metavar="DIR", help="write PNGs here")
+    p.add_argument(
+        "--save-reconstructions",
+        default=None,
+        metavar="DIR",
+        help="write the reconstructions here (images: PNG; audio: float32 WAV)",
+    )
     p.add_argument(
         "--no-png-round-trip",
         action="store_true",
@@ -64,26 +79,34 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    tokenizer = zoo.load(args.model)
-    result = evaluate_reconstruction(
-        tokenizer,
-        model_name=args.model,
-        data=args.data,
-        num_tokens=args.num_tokens,
-        metrics=args.metrics,
-        resolution=args.resolution,
-        resize=args.resize,
-        interpolation=args.interpolation,
-        batch_size=args.batch_size,
-        device=args.device,
-        weights=weights_from_args(args),
-        save_reconstructions=args.save_reconstructions,
-        skip_bad=args.skip_bad,
-        png_round_trip=not args.no_png_round_trip,
-        limit=args.limit,
-        progress=not args.no_progress,
-        command=["eval/reconstruct.py", *(sys.argv[1:] if argv is None else argv)],
-    )
+    command = ["eval/reconstruct.py", *(sys.argv[1:] if argv is None else argv)]
+    tokenizer = load_tokenizer(args.model, random_init=args.random_init)
+    check_modality_options(args, tokenizer.modality, "eval/reconstruct.py")
+    common = {
+        "model_name": args.model,
+        "data": args.data,
+        "metrics": args.metrics,
+        "device": args.device,
+        "save_reconstructions": args.save_reconstructions,
+        "skip_bad": args.skip_bad,
+        "limit": args.limit,
+        "progress": not args.no_progress,
+        "command": command,
+    }
+    if tokenizer.modality == "audio":
+        options = {"num_codebooks": args.num_codebooks, "max_seconds": args.max_seconds}
+    else:
+        options = {
+            "num_tokens": args.num_tokens,
+            "resolution": args.resolution,
+            "resize": args.resize,
+            "interpolation": args.interpolation,
+            "batch_size": args.batch_size,
+            "weights": weights_from_args(args),
+            "png_round_trip": not args.no_png_round_trip,
+        }
+    result = evaluate_reconstruction(tokenizer, **common, **options)
+    result["tokenizer"]["random_init"] = bool(args.random_init)
     out = write_json(args.out, result)
     md = markdown_path(out)
     md.write_text(reconstruction_markdown(result))

@@ -150,6 +150,6 @@ def test_argument_errors(titok_dir, vqgan_dir):
         evaluate_reconstruction(
             titok, model_name="t", data="skimage", metrics=["ms_ssim"], progress=False
         )
-    audio = SimpleNamespace(modality="audio", _label="tokenizer 'x'")
+    video = SimpleNamespace(modality="video", _label="tokenizer 'x'")
     with pytest.raises(NotImplementedError, match="no reconstruction evaluator for modality"):
-        evaluate_reconstruction(audio, model_name="x", data="skimage")
+        evaluate_reconstruction(video, model_name="x", data="skimage")

@@ -101,7 +101,7 @@ def test_bad_input_and_builder(speech):
     with pytest.raises(ValueError, match="MelDistance: clips need at least 1025 samples"):
         MelDistance().update(speech[..., :500], speech[..., :500])
     with pytest.raises(ValueError, match="unknown audio metrics"):
-        create_audio_metrics(["pesq"])
+        create_audio_metrics(["visqol"])
     sets = create_audio_metrics(list(AUDIO_METRICS), copies=2, sample_rate=16000)
     assert len(sets) == 2 and sets[0]["si_sdr"] is not sets[1]["si_sdr"]
     assert sets[0]["mel_distance"].describe()["sample_rate"] == 16000

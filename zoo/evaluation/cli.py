@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from zoo.evaluation.sources import RESIZE_RULES
 
@@ -48,8 +49,10 @@ def add_data_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--data",
         required=True,
-        help="image folder, webdataset .tar shard(s) (brace patterns allowed), or 'skimage' "
-        "(the bundled real photos of scikit-image and matplotlib)",
+        help="images: a folder, webdataset .tar shard(s) (brace patterns allowed), or 'skimage' "
+        "(the bundled real photos of scikit-image and matplotlib); audio: a folder of audio "
+        "files, 'speech' (built-in real speech: alsa-utils prompts + Tux Paint descriptions) or "
+        "'alsa' (the 8 alsa-utils prompts)",
     )
     p.add_argument(
         "--resolution",
@@ -70,10 +73,98 @@ def add_data_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="skip unreadable / truncated files (listed in the result) instead of stopping",
     )
-    p.add_argument("--limit", type=int, default=None, help="evaluate only the first N images")
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--limit", type=int, default=None, help="evaluate only the first N items")
+    p.add_argument("--batch-size", type=int, default=16, help="images per batch (images only)")
     p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda:0, ...")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def add_audio_arguments(p: argparse.ArgumentParser) -> None:
+    """--num-codebooks, --max-seconds (audio tokenizers)."""
+    p.add_argument(
+        "--num-codebooks",
+        type=int_list,
+        default=None,
+        help="audio: codebook counts (bitrates) to evaluate, e.g. 1,2,4 (default: every one the "
+        "tokenizer supports)",
+    )
+    p.add_argument(
+        "--max-seconds",
+        type=float,
+        default=None,
+        help="audio: evaluate only the first N seconds of every clip (default: whole clips)",
+    )
+
+
+def add_model_arguments(p: argparse.ArgumentParser, *, repeatable: bool = False) -> None:
+    """--model (one, or repeatable) and --random-init."""
+    what = "registry name, save_pretrained folder, or hf-hub:org/repo"
+    if repeatable:
+        p.add_argument(
+            "--model",
+            action="append",
+            default=[],
+            help=f"tokenizer to evaluate ({what}); repeatable",
+        )
+    else:
+        p.add_argument("--model", required=True, help=what)
+    p.add_argument(
+        "--random-init",
+        action="store_true",
+        help="build registered --model names with random weights (seed 0) instead of loading "
+        "pretrained ones: a plumbing run, recorded as such in the result",
+    )
+
+
+def load_tokenizer(name: str, *, random_init: bool) -> Any:
+    """``zoo.load(name)``, or ``zoo.create_tokenizer(name)`` with seed 0 for ``random_init``."""
+    import torch
+
+    import zoo
+
+    if not random_init:
+        return zoo.load(name)
+    torch.manual_seed(0)
+    return zoo.create_tokenizer(name).eval()
+
+
+#: Options that apply to one modality only: ``dest -> (modality, default)``.
+_MODALITY_OPTIONS = {
+    "resolution": ("image", None),
+    "resize": ("image", "center-crop"),
+    "interpolation": ("image", "bicubic"),
+    "batch_size": ("image", 16),
+    "num_tokens": ("image", None),
+    "no_png_round_trip": ("image", False),
+    "fid_weights": ("image", None),
+    "lpips_weights": ("image", None),
+    "lpips_lin_weights": ("image", None),
+    "efflite0_weights": ("image", None),
+    "num_codebooks": ("audio", None),
+    "max_seconds": ("audio", None),
+    "opus_sweep": ("audio", None),
+}
+
+
+def check_modality_options(
+    args: argparse.Namespace,
+    modality: str,
+    prog: str,
+    extra: dict[str, tuple[str, Any]] | None = None,
+) -> None:
+    """SystemExit naming the options given that do not apply to ``modality`` (``extra``: more
+    ``dest -> (modality, default)`` entries of one script)."""
+    options = {**_MODALITY_OPTIONS, **(extra or {})}
+    wrong = [
+        "--" + dest.replace("_", "-")
+        for dest, (mod, default) in options.items()
+        if mod != modality and hasattr(args, dest) and getattr(args, dest) != default
+    ]
+    if wrong:
+        raise SystemExit(
+            f"{prog}: {', '.join(wrong)} do(es) not apply to {modality} tokenizers"
+            + (" (audio uses --num-codebooks and --max-seconds)" if modality == "audio" else "")
+        )
 
 
 def add_weights_arguments(p: argparse.ArgumentParser) -> None:

@@ -54,10 +54,15 @@ CODECS: dict[str, Codec] = {
 }
 
 
+#: Display names that are not simply upper case.
+_LABELS = {"opus": "Opus"}
+
+
 def variant_label(name: str) -> str:
-    """``"jpeg" -> "JPEG"``, ``"jpeg@0.5x" -> "JPEG @0.5x"`` (coded at half resolution)."""
+    """``"jpeg" -> "JPEG"``, ``"jpeg@0.5x" -> "JPEG @0.5x"`` (coded at half resolution),
+    ``"opus" -> "Opus"``."""
     base, _, scale = name.partition("@")
-    return base.upper() + (f" @{scale}" if scale else "")
+    return _LABELS.get(base, base.upper()) + (f" @{scale}" if scale else "")
 
 
 def available_codecs() -> list[str]:

@@ -1,4 +1,5 @@
-"""PNG plots of metric vs bits per pixel (matplotlib Agg, without touching pyplot state)."""
+"""PNG plots of metric vs rate: bits per pixel for images, kbps for audio (matplotlib Agg,
+without touching pyplot state)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,12 @@ from typing import Any
 from zoo.evaluation.codecs import variant_label
 from zoo.metrics import HIGHER_IS_BETTER, METRIC_LABELS
 
-_CODEC_STYLE = {"jpeg": ("tab:red", "s"), "webp": ("tab:green", "^"), "avif": ("tab:purple", "D")}
+_CODEC_STYLE = {
+    "jpeg": ("tab:red", "s"),
+    "webp": ("tab:green", "^"),
+    "avif": ("tab:purple", "D"),
+    "opus": ("tab:red", "s"),
+}
 _SCALE_LINE = {"": "--", "0.5x": ":", "0.25x": "-."}
 
 
@@ -20,33 +26,46 @@ def _codec_style(name: str) -> tuple[str, str, str]:
     return color, marker, _SCALE_LINE.get(scale, (0, (3, 1, 1, 1, 1, 1)))
 
 
+#: Panels per row; more metrics wrap onto further rows.
+_MAX_COLUMNS = 4
+
+
 def _figure(n: int):
     # A bare Figure renders with Agg and leaves pyplot's global backend/state untouched.
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(4.8 * n, 4.0))
-    return fig, fig.subplots(1, n, squeeze=False)[0]
+    cols = min(n, _MAX_COLUMNS)
+    rows = -(-n // cols)
+    fig = Figure(figsize=(4.8 * cols, 4.0 * rows))
+    axes = list(fig.subplots(rows, cols, squeeze=False).ravel())
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    return fig, axes[:n]
 
 
-def _label_axis(ax: Any, key: str) -> None:
+def _label_axis(ax: Any, key: str, rate_label: str = "bits per pixel") -> None:
     arrow = "higher is better" if HIGHER_IS_BETTER.get(key, True) else "lower is better"
     ax.set_xscale("log")
-    ax.set_xlabel("bits per pixel (log scale)")
+    ax.set_xlabel(f"{rate_label} (log scale)")
     ax.set_ylabel(f"{METRIC_LABELS.get(key, key)} ({arrow})")
     ax.grid(True, which="both", alpha=0.3)
 
 
 def plot_rate_distortion(rd: dict[str, Any], path: str | Path) -> Path:
-    """One panel per metric: tokenizers (solid, one line over token counts) and codecs (quality
-    sweep, line style by coding resolution; hollow markers at the tokenizers' rates)."""
+    """One panel per metric: tokenizers (solid, one line over token counts or bitrates) and
+    codecs (quality / bitrate sweep, line style by coding resolution; hollow markers at the
+    tokenizers' rates). Images are plotted against bits per pixel, audio against kbps."""
+    audio = rd.get("modality") == "audio"
+    tok_rate = "measured_bitrate_kbps" if audio else "bits_per_pixel"
+    codec_rate = "payload_kbps" if audio else "bits_per_pixel"
     keys = rd["protocol"]["metric_names"]
     fig, axes = _figure(len(keys))
     for i, (ax, key) in enumerate(zip(axes, keys, strict=True)):
         first = i == 0  # legend entries once, for the figure legend
         for tok in rd["tokenizers"]:
-            pts = sorted(tok["points"], key=lambda p: p["bits_per_pixel"])
+            pts = sorted(tok["points"], key=lambda p: p[tok_rate])
             ax.plot(
-                [p["bits_per_pixel"] for p in pts],
+                [p[tok_rate] for p in pts],
                 [float(p["metrics"][key]) for p in pts],
                 "o-",
                 label=tok["name"] if first else None,
@@ -54,9 +73,9 @@ def plot_rate_distortion(rd: dict[str, Any], path: str | Path) -> Path:
             )
         for codec, res in rd["codecs"].items():
             color, marker, line = _codec_style(codec)
-            sweep = sorted(res["sweep"], key=lambda e: e["bits_per_pixel"])
+            sweep = sorted(res["sweep"], key=lambda e: e[codec_rate])
             ax.plot(
-                [e["bits_per_pixel"] for e in sweep],
+                [e[codec_rate] for e in sweep],
                 [float(e["metrics"][key]) for e in sweep],
                 linestyle=line,
                 color=color,
@@ -65,18 +84,25 @@ def plot_rate_distortion(rd: dict[str, Any], path: str | Path) -> Path:
                 label=variant_label(codec) if first else None,
             )
             ax.scatter(
-                [e["bits_per_pixel"] for e in res["matched"]],
+                [e[codec_rate] for e in res["matched"]],
                 [float(e["metrics"][key]) for e in res["matched"]],
                 facecolors="none",
                 edgecolors=color,
                 marker=marker,
                 s=70,
             )
-        _label_axis(ax, key)
-    h, w = rd["protocol"]["resolution"]
+        _label_axis(ax, key, "kbps" if audio else "bits per pixel")
+    if audio:
+        p = rd["protocol"]
+        what = (
+            f"{rd['data']['num_samples']} clips, {rd['data']['total_seconds']:.1f} s, "
+            f"{p['sample_rate']} Hz"
+        )
+    else:
+        h, w = rd["protocol"]["resolution"]
+        what = f"{rd['data']['num_samples']} images, {h}x{w}"
     fig.suptitle(
-        f"{rd['data']['source']['spec']}: {rd['data']['num_samples']} images, {h}x{w}; "
-        "hollow markers: codec at the tokenizers' rates",
+        f"{rd['data']['source']['spec']}: {what}; hollow markers: codec at the tokenizers' rates",
         fontsize=10,
     )
     fig.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
@@ -88,28 +114,32 @@ def plot_rate_distortion(rd: dict[str, Any], path: str | Path) -> Path:
 
 
 def plot_leaderboard(
-    entries: Sequence[dict[str, Any]], keys: Sequence[str], path: str | Path
+    entries: Sequence[dict[str, Any]],
+    keys: Sequence[str],
+    path: str | Path,
+    *,
+    rate_key: str = "bits_per_pixel",
 ) -> Path:
-    """One panel per metric; each entry ``{"name", "points": [{"bits_per_pixel", "metrics"}]}``
-    is one line over its rates."""
+    """One panel per metric; each entry ``{"name", "points": [{rate_key, "metrics"}]}`` is one
+    line over its rates (``rate_key`` ``"bits_per_pixel"`` for images, ``"kbps"`` for audio)."""
     fig, axes = _figure(len(keys))
     for i, (ax, key) in enumerate(zip(axes, keys, strict=True)):
         for e in entries:
             pts = [p for p in e["points"] if p["metrics"].get(key) is not None]
             if not pts:
                 continue
-            pts = sorted(pts, key=lambda p: p["bits_per_pixel"])
+            pts = sorted(pts, key=lambda p: p[rate_key])
             codec = e.get("codec")
             color, marker, line = _codec_style(codec) if codec else (None, "o", "-")
             ax.plot(
-                [p["bits_per_pixel"] for p in pts],
+                [p[rate_key] for p in pts],
                 [float(p["metrics"][key]) for p in pts],
                 marker=marker,
                 linestyle=line,
                 color=color,
                 label=e["name"] if i == 0 else None,
             )
-        _label_axis(ax, key)
+        _label_axis(ax, key, "kbps" if rate_key == "kbps" else "bits per pixel")
     fig.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
     fig.tight_layout()
     path = Path(path)

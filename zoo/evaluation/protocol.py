@@ -13,8 +13,13 @@ A reconstruction result (``schema`` :data:`RECONSTRUCTION_SCHEMA`) is a JSON obj
 - ``environment``: zoo / torch / torchmetrics / torch-fidelity / Python versions, platform and
   device; ``wall_time_s``, ``created`` (UTC) and the ``command`` line.
 
-:data:`REQUIRED_FIELDS` lists the dotted paths every reconstruction result must hold;
-:func:`validate_result` checks them.
+Audio results (``modality: "audio"``, see :mod:`.reconstruct_audio`) keep this layout with the
+audio format in place of the image geometry: ``protocol`` holds sample rate, channels, channel
+rule, crop, resampler and the evaluated codebook counts; ``data`` the total duration; every
+entry of ``results`` a codebook count with its nominal and measured bitrate in kbps.
+
+:data:`REQUIRED_FIELDS` (images) and :data:`AUDIO_REQUIRED_FIELDS` list the dotted paths every
+reconstruction result must hold; :func:`validate_result` checks those of the result's modality.
 """
 
 from __future__ import annotations
@@ -70,6 +75,59 @@ REQUIRED_FIELDS = (
 #: Fields of every entry of ``results``.
 REQUIRED_RESULT_FIELDS = ("num_tokens", "bits_per_image", "bits_per_pixel", "metrics", "codebook")
 
+#: The dotted paths every audio reconstruction result must hold.
+AUDIO_REQUIRED_FIELDS = (
+    "schema",
+    "modality",
+    "tokenizer.name",
+    "tokenizer.architecture",
+    "tokenizer.config",
+    "tokenizer.config_sha256",
+    "tokenizer.weights_sha256",
+    "tokenizer.codebook_size",
+    "tokenizer.num_codebooks",
+    "tokenizer.sample_rate",
+    "tokenizer.frame_rate",
+    "data.source",
+    "data.num_samples",
+    "data.total_seconds",
+    "data.manifest",
+    "data.manifest_sha256",
+    "data.skipped",
+    "protocol.sample_rate",
+    "protocol.channels",
+    "protocol.channel_rule",
+    "protocol.max_seconds",
+    "protocol.resampler",
+    "protocol.value_range",
+    "protocol.batch_size",
+    "protocol.num_codebooks",
+    "protocol.metric_names",
+    "metrics",
+    "results",
+    "environment.zoo_version",
+    "environment.torch_version",
+    "environment.device",
+    "wall_time_s",
+    "created",
+    "command",
+)
+
+#: Fields of every entry of an audio result's ``results``.
+AUDIO_REQUIRED_RESULT_FIELDS = (
+    "num_codebooks",
+    "bitrate_kbps",
+    "measured_bitrate_kbps",
+    "metrics",
+    "codebook",
+)
+
+#: ``modality -> (required fields, required fields of each results entry)``.
+REQUIRED_BY_MODALITY = {
+    "image": (REQUIRED_FIELDS, REQUIRED_RESULT_FIELDS),
+    "audio": (AUDIO_REQUIRED_FIELDS, AUDIO_REQUIRED_RESULT_FIELDS),
+}
+
 
 def _get(obj: Any, dotted: str) -> Any:
     for part in dotted.split("."):
@@ -88,14 +146,21 @@ def validate_result(result: dict[str, Any], *, source: str = "result") -> None:
             f"{source}: schema is {result.get('schema')!r}, expected {RECONSTRUCTION_SCHEMA!r} "
             "(a file written by eval/reconstruct.py)"
         )
+    modality = result.get("modality", "image")
+    if modality not in REQUIRED_BY_MODALITY:
+        raise ValueError(
+            f"{source}: modality {modality!r} has no reconstruction protocol (have "
+            f"{sorted(REQUIRED_BY_MODALITY)})"
+        )
+    fields, result_fields = REQUIRED_BY_MODALITY[modality]
     missing = []
-    for path in REQUIRED_FIELDS:
+    for path in fields:
         try:
             _get(result, path)
         except KeyError:
             missing.append(path)
     for i, entry in enumerate(result.get("results") or []):
-        missing += [f"results[{i}].{k}" for k in REQUIRED_RESULT_FIELDS if k not in entry]
+        missing += [f"results[{i}].{k}" for k in result_fields if k not in entry]
     if not result.get("results"):
         missing.append("results (empty)")
     if missing:
@@ -138,6 +203,11 @@ def _version(dist: str) -> str | None:
         return metadata.version(dist)
     except metadata.PackageNotFoundError:
         return None
+
+
+def package_versions(names: Iterable[str]) -> dict[str, str | None]:
+    """Installed versions of Python distributions (None when absent)."""
+    return {n: _version(n) for n in names}
 
 
 def environment_info(device: torch.device) -> dict[str, Any]:
@@ -195,13 +265,14 @@ def write_json(path: str | Path, obj: Any) -> Path:
 
 
 def format_value(value: Any, key: str = "") -> str:
-    """A metric value as printed in tables: 2 decimals for PSNR / FD, 4 for the rest."""
+    """A metric value as printed in tables: 2 decimals for PSNR / FD / SI-SDR (dB), 4 for the
+    rest."""
     if value is None:
         return "–"
     v = as_float(value)
     if not math.isfinite(v):
         return str(value)
-    if key in ("psnr", "fid", "fd_efflite0") or abs(v) >= 100:
+    if key in ("psnr", "fid", "fd_efflite0", "si_sdr") or abs(v) >= 100:
         return f"{v:.2f}"
     return f"{v:.4f}"
 

@@ -1,4 +1,5 @@
-"""Rate-distortion: tokenizers against classical codecs (JPEG, WebP, AVIF) at matched rate.
+"""Rate-distortion: image tokenizers against classical codecs (JPEG, WebP, AVIF) at matched rate
+(audio tokenizers against Opus: :mod:`.rate_distortion_audio`).
 
 For every rate a tokenizer operates at (bits per image, per token count), each codec's quality is
 searched per image so that the file size matches the same number of bits (within a tolerance,
@@ -284,6 +285,12 @@ def rate_distortion(
         raise ValueError("rate_distortion: need at least one tokenizer result")
     for i, r in enumerate(results):
         validate_result(r, source=f"tokenizer result {i}")
+        if r.get("modality", "image") != "image":
+            raise ValueError(
+                f"rate_distortion: result {i} is {r['modality']!r}; this compares images with "
+                "JPEG/WebP/AVIF, use zoo.evaluation.rate_distortion_audio.audio_rate_distortion "
+                "(Opus) for audio"
+            )
     first = results[0]
     for r in results[1:]:
         for what, get in (

@@ -1,7 +1,8 @@
 """Reconstruction evaluation of one tokenizer under the pinned protocol (see :mod:`.protocol`).
 
 :func:`evaluate_reconstruction` dispatches on ``tokenizer.modality`` through :data:`EVALUATORS`;
-images are implemented here, audio and video evaluators register their own function.
+images are implemented here, audio in :mod:`.reconstruct_audio` (which registers itself; the
+package ``zoo.evaluation`` imports it), video evaluators register their own function.
 
 For images, every sample goes through: decode -> RGB -> resize rule -> uint8 ``x`` -> ``x / 127.5
 - 1`` -> ``tokenize`` (at each requested token count) -> ``detokenize`` -> clip and round to 8
@@ -311,7 +312,8 @@ def _save_pngs(images_u8: torch.Tensor, names: Sequence[str], paths: dict[str, s
         Image.fromarray(a).save(dst, format="PNG")
 
 
-#: ``modality -> evaluator``; audio and video add theirs with the same keyword arguments.
+#: ``modality -> evaluator(tokenizer, *, model_name, data, ...)``; :mod:`.reconstruct_audio`
+#: adds ``"audio"`` (its options: num_codebooks, max_seconds instead of the image geometry).
 EVALUATORS: dict[str, Callable[..., dict[str, Any]]] = {"image": evaluate_image_reconstruction}
 
 
@@ -349,6 +351,10 @@ def result_rows(result: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
 
 def reconstruction_markdown(result: dict[str, Any]) -> str:
     """The Markdown report written next to a reconstruction result JSON."""
+    if result.get("modality") == "audio":
+        from zoo.evaluation.reconstruct_audio import audio_reconstruction_markdown
+
+        return audio_reconstruction_markdown(result)
     tok, data, proto = result["tokenizer"], result["data"], result["protocol"]
     h, w = proto["resolution"]
     header, rows = result_rows(result)

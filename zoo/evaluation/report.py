@@ -1,8 +1,10 @@
 """Leaderboards across result files, and model-card ``model-index`` entries from a result.
 
 Numbers are only comparable under the same protocol: :func:`protocol_id` hashes what must
-agree (data manifest, resolution, resize rule, PNG round trip, feature-network weights) and the
-leaderboard shows it per row and warns when rows differ.
+agree (data manifest, resolution, resize rule, PNG round trip, feature-network weights; for
+audio: manifest, sample rate, channels, crop and metric weights) and the leaderboard shows it per
+row and warns when rows differ. Image rows are ranked at bits per pixel, audio rows at kbps; one
+leaderboard holds one modality.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from zoo.evaluation.protocol import (
     sha256_json,
     validate_result,
 )
-from zoo.metrics import HIGHER_IS_BETTER, IMAGE_METRICS, METRIC_LABELS
+from zoo.metrics import AUDIO_METRICS, HIGHER_IS_BETTER, IMAGE_METRICS, METRIC_LABELS
 
 
 def protocol_id(result: dict[str, Any]) -> str:
@@ -30,6 +32,17 @@ def protocol_id(result: dict[str, Any]) -> str:
         for k, m in result.get("metrics", {}).items()
         if isinstance(m, dict)
     }
+    if result.get("modality") == "audio":
+        proto = result["protocol"]
+        return sha256_json(
+            {
+                "manifest": result["data"]["manifest_sha256"],
+                "sample_rate": proto["sample_rate"],
+                "channels": proto["channels"],
+                "max_seconds": proto["max_seconds"],
+                "weights": {k: v for k, v in weights.items() if v},
+            }
+        )[:8]
     key = {
         "manifest": result["data"]["manifest_sha256"],
         "resolution": result["protocol"]["resolution"],
@@ -42,31 +55,89 @@ def protocol_id(result: dict[str, Any]) -> str:
 
 
 def leaderboard_entries(result: dict[str, Any], source: str = "") -> list[dict[str, Any]]:
-    """Entries ``{"name", "codec", "protocol", "points": [...]}`` of a reconstruction or
-    rate-distortion result (codecs contribute their matched-rate points and sweep)."""
+    """Entries ``{"name", "codec", "protocol", "modality", "points": [...]}`` of a
+    reconstruction or rate-distortion result (codecs contribute their matched-rate points and
+    sweep). Image points carry ``bits_per_pixel``, audio points ``kbps``."""
     schema = result.get("schema")
+    audio = result.get("modality") == "audio"
+    modality = "audio" if audio else "image"
     if schema == RECONSTRUCTION_SCHEMA:
         validate_result(result, source=source or "result")
         pid = protocol_id(result)
+        if audio:
+            points = [
+                {
+                    "num_tokens": f"{r['num_codebooks']} cb",
+                    "kbps": r["measured_bitrate_kbps"],
+                    "metrics": r["metrics"],
+                }
+                for r in result["results"]
+            ]
+        else:
+            points = [
+                {
+                    "num_tokens": r["num_tokens"],
+                    "bits_per_pixel": r["bits_per_pixel"],
+                    "metrics": r["metrics"],
+                }
+                for r in result["results"]
+            ]
         return [
             {
                 "name": result["tokenizer"]["name"],
                 "codec": None,
                 "protocol": pid,
-                "points": [
-                    {
-                        "num_tokens": r["num_tokens"],
-                        "bits_per_pixel": r["bits_per_pixel"],
-                        "metrics": r["metrics"],
-                    }
-                    for r in result["results"]
-                ],
+                "modality": modality,
+                "points": points,
             }
         ]
     if schema == RATE_DISTORTION_SCHEMA:
         pid = protocol_id(result)
+        if audio:
+            out = [
+                {
+                    "name": t["name"],
+                    "codec": None,
+                    "protocol": pid,
+                    "modality": modality,
+                    "points": [
+                        {
+                            "num_tokens": f"{p['num_codebooks']} cb",
+                            "kbps": p["measured_bitrate_kbps"],
+                            "metrics": p["metrics"],
+                        }
+                        for p in t["points"]
+                    ],
+                }
+                for t in result["tokenizers"]
+            ]
+            for codec, res in result["codecs"].items():
+                pts = [
+                    {
+                        "num_tokens": f"{e['setting_kbps']:g} kbps",
+                        "kbps": e["payload_kbps"],
+                        "metrics": e["metrics"],
+                    }
+                    for e in res["sweep"]
+                ]
+                out.append(
+                    {
+                        "name": variant_label(codec),
+                        "codec": codec,
+                        "protocol": pid,
+                        "modality": modality,
+                        "points": pts,
+                    }
+                )
+            return out
         out = [
-            {"name": t["name"], "codec": None, "protocol": pid, "points": t["points"]}
+            {
+                "name": t["name"],
+                "codec": None,
+                "protocol": pid,
+                "modality": modality,
+                "points": t["points"],
+            }
             for t in result["tokenizers"]
         ]
         for codec, res in result["codecs"].items():
@@ -79,13 +150,30 @@ def leaderboard_entries(result: dict[str, Any], source: str = "") -> list[dict[s
                 for e in res["sweep"]
             ]
             out.append(
-                {"name": variant_label(codec), "codec": codec, "protocol": pid, "points": pts}
+                {
+                    "name": variant_label(codec),
+                    "codec": codec,
+                    "protocol": pid,
+                    "modality": modality,
+                    "points": pts,
+                }
             )
         return out
     raise ValueError(
         f"{source or 'result'}: unknown schema {schema!r}; expected a file written by "
         "eval/reconstruct.py or eval/rate_distortion.py"
     )
+
+
+def entries_modality(entries: list[dict[str, Any]]) -> str:
+    """The one modality of leaderboard entries (ValueError when they mix images and audio)."""
+    modalities = {e.get("modality", "image") for e in entries}
+    if len(modalities) > 1:
+        raise ValueError(
+            f"leaderboard: results of different modalities ({', '.join(sorted(modalities))}) "
+            "cannot share one table; compare each modality separately"
+        )
+    return modalities.pop() if modalities else "image"
 
 
 def unique_entries(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -104,12 +192,11 @@ def leaderboard_markdown(
     entries: list[dict[str, Any]], *, sort_by: str | None = None, include_codecs: bool = True
 ) -> str:
     """One row per (method, rate), sorted by ``sort_by`` (best first), with a protocol column."""
-    keys = [
-        k for k in IMAGE_METRICS if any(k in p["metrics"] for e in entries for p in e["points"])
-    ]
-    keys += sorted(
-        {k for e in entries for p in e["points"] for k in p["metrics"]} - set(IMAGE_METRICS)
-    )
+    audio = entries_modality(entries) == "audio"
+    order = AUDIO_METRICS if audio else IMAGE_METRICS
+    rate_key, rate_label = ("kbps", "kbps") if audio else ("bits_per_pixel", "bpp")
+    keys = [k for k in order if any(k in p["metrics"] for e in entries for p in e["points"])]
+    keys += sorted({k for e in entries for p in e["points"] for k in p["metrics"]} - set(order))
     if sort_by is None:
         sort_by = keys[0] if keys else None
     if sort_by is not None and sort_by not in keys:
@@ -125,14 +212,15 @@ def leaderboard_markdown(
 
     if sort_by is not None:
         rows.sort(key=sort_key)
-    header = ["#", "method", "tokens / quality", "bpp", *[METRIC_LABELS.get(k, k) for k in keys]]
+    setting = "codebooks / setting" if audio else "tokens / quality"
+    header = ["#", "method", setting, rate_label, *[METRIC_LABELS.get(k, k) for k in keys]]
     header.append("protocol")
     table = [
         [
             i + 1,
             f"`{e['name']}`" if e["codec"] is None else e["name"],
             p["num_tokens"],
-            f"{p['bits_per_pixel']:.4f}",
+            f"{p[rate_key]:.3f}" if audio else f"{p[rate_key]:.4f}",
             *[format_value(p["metrics"].get(k), k) for k in keys],
             e["protocol"],
         ]
@@ -146,10 +234,16 @@ def leaderboard_markdown(
     if len(protocols) > 1:
         lines.append(
             f"**Warning: {len(protocols)} different protocols ({', '.join(protocols)}): data, "
-            "resolution, resize rule or feature weights differ, so rows with different protocol "
-            "ids are not comparable.**"
+            + (
+                "sample rate, channels, crop or metric weights differ"
+                if audio
+                else "resolution, resize rule or feature weights differ"
+            )
+            + ", so rows with different protocol ids are not comparable.**"
         )
-    lines += ["FD-EffLite0 is a Fréchet distance on EfficientNet-Lite0 features, not FID.", ""]
+    if not audio:
+        lines.append("FD-EffLite0 is a Fréchet distance on EfficientNet-Lite0 features, not FID.")
+    lines.append("")
     lines.append(markdown_table(header, table))
     return "\n".join(lines)
 
@@ -158,8 +252,9 @@ def leaderboard_markdown(
 def default_dataset_name(result: dict[str, Any]) -> str:
     """A readable dataset name from the result's data source."""
     src = result["data"]["source"]
-    if src["kind"] == "skimage":
-        return "skimage-photos"
+    builtin = {"skimage": "skimage-photos", "speech": "builtin-speech", "alsa": "alsa-prompts"}
+    if src["kind"] in builtin:
+        return builtin[src["kind"]]
     return Path(str(src["spec"]).rstrip("/")).name or str(src["spec"])
 
 
@@ -174,9 +269,12 @@ def model_card_eval_results(
 
     One dict ``{"dataset", "dataset_type", "split", "metrics": {label: value}}``; metric names
     carry the resolution and, for flexible-length tokenizers, the token count (``"PSNR @256px,
-    32 tokens"``), plus bits per pixel and codebook usage.
+    32 tokens"``), plus bits per pixel and codebook usage. Audio metric names carry the sample
+    rate and the bitrate (``"PESQ-WB @24kHz, 6 kbps"``), plus codebook usage.
     """
     validate_result(result)
+    if result["modality"] == "audio":
+        return _audio_eval_results(result, dataset_name, dataset_type, split)
     h, w = result["protocol"]["resolution"]
     res = f"{h}px" if h == w else f"{h}x{w}"
     flexible = result["tokenizer"]["flexible_length"]
@@ -193,6 +291,37 @@ def model_card_eval_results(
     return [
         {
             "dataset": f"{name} ({result['data']['num_samples']} images)",
+            "dataset_type": dataset_type or name,
+            "split": split,
+            "metrics": metrics,
+        }
+    ]
+
+
+def _finite(value: Any) -> float | None:
+    v = as_float(value)
+    return v if v == v and abs(v) != float("inf") else None  # model-index needs finite numbers
+
+
+def _audio_eval_results(
+    result: dict[str, Any], dataset_name: str | None, dataset_type: str | None, split: str | None
+) -> list[dict[str, Any]]:
+    rate = f"{result['protocol']['sample_rate'] / 1000:g}kHz"
+    metrics: dict[str, float] = {}
+    for r in result["results"]:
+        where = f"@{rate}, {r['bitrate_kbps']:.3g} kbps"
+        for k, v in r["metrics"].items():
+            if _finite(v) is not None:
+                metrics[f"{METRIC_LABELS.get(k, k)} {where}"] = _finite(v)
+        metrics[f"codebook usage {where}"] = float(r["codebook"]["codebook_usage"])
+    for k, v in (result.get("reference_metrics") or {}).items():
+        if _finite(v) is not None:
+            metrics[f"{METRIC_LABELS.get(k, k)} @{rate}, original audio"] = _finite(v)
+    name = dataset_name or default_dataset_name(result)
+    data = result["data"]
+    return [
+        {
+            "dataset": f"{name} ({data['num_samples']} clips, {data['total_seconds']:.0f} s)",
             "dataset_type": dataset_type or name,
             "split": split,
             "metrics": metrics,

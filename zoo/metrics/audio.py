@@ -1,4 +1,6 @@
-"""Full-reference audio metrics, streaming (``update`` / ``compute`` / ``reset``).
+"""Audio metrics, streaming (``update`` / ``compute`` / ``reset``).
+
+Full-reference (the reconstruction against the original):
 
 - Mel distance: the multi-resolution log-mel L1 of :class:`zoo.losses.MultiResolutionMelLoss`
   (the training loss of DAC, Kumar et al., NeurIPS 2023), per clip, averaged over clips.
@@ -7,20 +9,40 @@
 - SI-SDR: Le Roux, Wisdom, Erdogan & Hershey, "SDR - Half-baked or Well Done?", ICASSP 2019:
   with zero-mean signals, ``alpha = <p, s> / ||s||^2`` and
   ``SI-SDR = 10 log10(||alpha s||^2 / ||alpha s - p||^2)`` dB, per clip and channel, averaged.
+- PESQ, wideband: ITU-T P.862.2 (MOS-LQO, 1.04 to 4.64) through the ``pesq`` package (the ITU
+  reference C code), on both signals resampled to 16 kHz (soxr, very high quality). A model
+  below 16 kHz is thereby judged as band-limited wideband speech, as Codec-SUPERB does.
+- STOI: Taal, Hendriks, Heusdens & Jensen, "An Algorithm for Intelligibility Prediction of
+  Time-Frequency Weighted Noisy Speech", IEEE TASLP 2011, through ``pystoi`` (0 to 1), at the
+  clips' own rate (pystoi resamples to its internal 10 kHz and drops silent frames itself).
 
-PESQ and STOI need the ``pesq`` / ``pystoi`` packages, which this environment does not ship; they
-are not implemented here.
+No-reference (the reconstruction alone; ``target`` is only checked for shape):
+
+- DNSMOS P.835: Reddy, Gopal & Cutler, "DNSMOS P.835: A Non-Intrusive Perceptual Objective Speech
+  Quality Metric to Evaluate Noise Suppressors", ICASSP 2022: Microsoft's ONNX models as bundled
+  by ``speechmos`` (``pip install 'tokenizer-zoo[dnsmos]'``), at 16 kHz: overall quality
+  (``dnsmos_ovrl``), speech signal (``dnsmos_sig``) and background (``dnsmos_bak``), each a MOS
+  in [1, 5]. ``"dnsmos"`` in a metric list stands for all three.
 
 Inputs of every ``update(preds, target)``: two waveform batches ``(B, C, samples)`` float in
-[-1, 1] at the metric's sample rate. Every metric is a ``torchmetrics.Metric`` (states sum across
-processes under DDP) with ``describe()`` for result files, like :mod:`zoo.metrics.image`.
+[-1, 1] at the metric's sample rate. Values are per clip and channel (a stereo clip counts
+twice, as in per-source evaluation), averaged. Errors name the metric and the clip: NaN or Inf
+samples, shapes that differ, clips too short for the metric (PESQ needs 0.25 s, STOI 30
+frames of speech, about 0.4 s), and silent references, for which SI-SDR, PESQ and STOI are
+undefined. Every metric is a ``torchmetrics.Metric`` (states sum across processes under DDP)
+with ``describe()`` for result files, like :mod:`zoo.metrics.image`.
 """
 
 from __future__ import annotations
 
+import hashlib
+import math
+import warnings
 from collections.abc import Mapping, Sequence
-from typing import Any
+from pathlib import Path
+from typing import Any, ClassVar
 
+import numpy as np
 import torch
 from torch import Tensor
 from torchmetrics import Metric
@@ -30,14 +52,35 @@ from zoo.losses.spectral import (
     MultiResolutionSTFTLoss,
     check_audio_pair,
 )
-from zoo.metrics._utils import MeanMetric
+from zoo.metrics._utils import MeanMetric, sha256_file
+
+#: A reference whose peak stays below one 16-bit quantization step is digital silence.
+SILENCE_PEAK = 2.0**-15
+
+
+def is_silent(x: Tensor) -> Tensor:
+    """Per channel, whether audio ``(..., samples)`` is digital silence (peak < 2^-15)."""
+    return x.detach().abs().amax(-1) < SILENCE_PEAK
+
+
+def resample_numpy(x: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
+    """Resample 1-d float64 audio with soxr (very high quality); a no-op at equal rates."""
+    if int(rate_in) == int(rate_out):
+        return x
+    import soxr
+
+    return soxr.resample(x, int(rate_in), int(rate_out), quality="VHQ")
 
 
 class AudioMetric(MeanMetric):
-    """Base of the full-reference audio metrics: the mean over clips of a per-clip value.
+    """Base of the audio metrics: the mean over clips (and channels) of a per-clip value.
 
-    Subclasses set ``key``, ``label``, ``higher_is_better`` and implement :meth:`per_clip`.
+    Subclasses set ``key``, ``label``, ``higher_is_better`` and implement :meth:`per_clip`;
+    ``needs_reference_signal`` makes a silent reference an error (the metric is undefined).
     """
+
+    #: Raise on silent references (True for SI-SDR, PESQ, STOI).
+    needs_reference_signal: ClassVar[bool] = False
 
     @property
     def min_samples(self) -> int:
@@ -45,13 +88,45 @@ class AudioMetric(MeanMetric):
         return 1
 
     def per_clip(self, preds: Tensor, target: Tensor) -> Tensor:  # pragma: no cover - abstract
-        """Metric values ``(B,)`` of waveforms ``(B, C, samples)`` in [-1, 1]."""
+        """Metric values ``(B,)`` or ``(B * C,)`` of waveforms ``(B, C, samples)`` in [-1, 1]."""
         raise NotImplementedError
+
+    def check_inputs(self, preds: Tensor, target: Tensor) -> None:
+        """Raise a ValueError naming the metric and the problem (shape, length, NaN, silence)."""
+        name = type(self).__name__
+        check_audio_pair(name, preds, target, min_samples=1)
+        if preds.shape[0] == 0:
+            raise ValueError(f"{name}: got an empty batch, shape {tuple(preds.shape)}")
+        n = preds.shape[-1]
+        if n < self.min_samples:
+            raise ValueError(
+                f"{name}: clips need at least {self.min_samples} samples ({self._duration_hint()}"
+                f"), got {n}"
+            )
+        for what, x in (("preds", preds), ("target", target)):
+            bad = ~torch.isfinite(x)
+            if bad.any():
+                clips = sorted({int(i) for i in bad.nonzero()[:, 0].tolist()})
+                raise ValueError(
+                    f"{name}: {what} holds {int(bad.sum())} NaN/Inf samples (clips {clips[:8]})"
+                )
+        if self.needs_reference_signal:
+            silent = is_silent(target)
+            if silent.any():
+                clips = sorted({int(i) for i in silent.nonzero()[:, 0].tolist()})
+                raise ValueError(
+                    f"{name}: the reference (target) of clips {clips[:8]} is silent (peak below "
+                    f"{SILENCE_PEAK:.2g}); {self.label} is undefined for a silent reference, leave "
+                    "such clips out of the evaluation"
+                )
+
+    def _duration_hint(self) -> str:
+        return f"what {self.label} needs"
 
     def update(self, preds: Tensor, target: Tensor) -> None:
         """Add a batch: ``preds`` (reconstructions) and ``target`` (originals), ``(B, C, T)``
         float in [-1, 1]."""
-        check_audio_pair(type(self).__name__, preds, target, min_samples=self.min_samples)
+        self.check_inputs(preds, target)
         with torch.no_grad():
             values = self.per_clip(preds.detach(), target.detach())
         self._add(values)
@@ -85,6 +160,9 @@ class MelDistance(AudioMetric):
     def min_samples(self) -> int:
         # Centred STFTs reflect-pad by n_fft // 2, which needs more samples than that.
         return max(self.distance.n_ffts) // 2 + 1
+
+    def _duration_hint(self) -> str:
+        return "the largest FFT"
 
     def per_clip(self, preds: Tensor, target: Tensor) -> Tensor:
         return self.distance.per_item(preds, target)
@@ -120,6 +198,9 @@ class STFTDistance(AudioMetric):
         # Centred STFTs reflect-pad by n_fft // 2, which needs more samples than that.
         return max(self.distance.n_ffts) // 2 + 1
 
+    def _duration_hint(self) -> str:
+        return "the largest FFT"
+
     def per_clip(self, preds: Tensor, target: Tensor) -> Tensor:
         return self.distance.per_item(preds, target)
 
@@ -136,7 +217,8 @@ def si_sdr(preds: Tensor, target: Tensor, *, eps: float = 1e-12) -> Tensor:
     """SI-SDR in dB, ``(...)`` of signals ``(..., samples)``, computed in float64.
 
     ``eps`` keeps silent targets and exact reconstructions finite: identical signals score
-    ``10 log10(||s||^2 / eps)``, far above any real codec.
+    ``10 log10(||s||^2 / eps)``, far above any real codec. (:class:`SISDR` refuses silent
+    targets, for which the ratio means nothing.)
     """
     p = preds.double() - preds.double().mean(-1, keepdim=True)
     s = target.double() - target.double().mean(-1, keepdim=True)
@@ -152,6 +234,7 @@ class SISDR(AudioMetric):
     key = "si_sdr"
     label = "SI-SDR"
     higher_is_better = True
+    needs_reference_signal = True
 
     def per_clip(self, preds: Tensor, target: Tensor) -> Tensor:
         # Each channel is one value: a stereo clip counts twice, as in per-source evaluation.
@@ -164,8 +247,300 @@ class SISDR(AudioMetric):
         }
 
 
+def _channels(x: Tensor) -> list[np.ndarray]:
+    """``(B, C, T)`` -> B*C float64 numpy signals, clip-major (the order of ``flatten()``)."""
+    return list(x.detach().double().cpu().reshape(-1, x.shape[-1]).numpy())
+
+
+class PESQ(AudioMetric):
+    """Wideband PESQ (ITU-T P.862.2, MOS-LQO) per clip and channel, averaged.
+
+    Both signals are resampled from ``sample_rate`` to 16 kHz (soxr, very high quality) and
+    scored with the ``pesq`` package (the ITU reference implementation). The identical signal
+    scores 4.64, the scale's top.
+
+    Args:
+        sample_rate: of the clips, in Hz.
+    """
+
+    key = "pesq"
+    label = "PESQ-WB"
+    higher_is_better = True
+    needs_reference_signal = True
+    #: The rate P.862.2 is defined at.
+    pesq_rate: ClassVar[int] = 16000
+    #: Shortest signal the ITU code accepts.
+    min_seconds: ClassVar[float] = 0.25
+
+    def __init__(self, *, sample_rate: int = 24000) -> None:
+        super().__init__()
+        self.sample_rate = int(sample_rate)
+
+    @property
+    def min_samples(self) -> int:
+        # A margin of 1 ms absorbs the resampler's rounding of the length.
+        return math.ceil((self.min_seconds + 0.001) * self.sample_rate)
+
+    def _duration_hint(self) -> str:
+        return f"PESQ needs {self.min_seconds:g} s at {self.sample_rate} Hz"
+
+    def per_clip(self, preds: Tensor, target: Tensor) -> Tensor:
+        from pesq import NoUtterancesError, PesqError, pesq
+
+        silent = is_silent(preds).flatten()
+        if silent.any():
+            clips = sorted({int(i) // preds.shape[1] for i in silent.nonzero()[:, 0].tolist()})
+            raise ValueError(
+                f"PESQ: the reconstruction (preds) of clips {clips[:8]} is digital silence; "
+                "PESQ is undefined for it (the ITU code fails); check the decoder's output"
+            )
+        values = []
+        channels = preds.shape[1]
+        for i, (p, t) in enumerate(zip(_channels(preds), _channels(target), strict=True)):
+            p16 = resample_numpy(p, self.sample_rate, self.pesq_rate)
+            t16 = resample_numpy(t, self.sample_rate, self.pesq_rate)
+            try:
+                values.append(pesq(self.pesq_rate, t16, p16, "wb"))
+            except NoUtterancesError as err:
+                raise ValueError(
+                    f"PESQ: no speech utterance found in the reference of clip {i // channels} "
+                    "(too quiet or not speech); PESQ measures speech only"
+                ) from err
+            except PesqError as err:
+                raise ValueError(
+                    f"PESQ: clip {i // channels}: {type(err).__name__}: {err}"
+                ) from err
+        return torch.tensor(values, dtype=torch.float64)
+
+    def describe(self) -> dict[str, Any]:
+        from importlib import metadata
+
+        return {
+            **super().describe(),
+            "standard": "ITU-T P.862.2 wideband, MOS-LQO",
+            "package": f"pesq {metadata.version('pesq')}",
+            "sample_rate": self.sample_rate,
+            "measured_at": self.pesq_rate,
+            "resampling": None
+            if self.sample_rate == self.pesq_rate
+            else f"soxr VHQ {self.sample_rate} -> {self.pesq_rate} Hz",
+            "reduction": "mean over clips and channels",
+        }
+
+
+class STOI(AudioMetric):
+    """Short-time objective intelligibility (0 to 1) per clip and channel, averaged.
+
+    Computed by ``pystoi`` at the clips' own rate (it resamples to 10 kHz internally and drops
+    frames more than 40 dB below the loudest one). STOI needs at least 30 frames of 25.6 ms at
+    12.8 ms hops, about 0.4 s of non-silent speech.
+
+    Args:
+        sample_rate: of the clips, in Hz.
+        extended: the extended STOI of Jensen & Taal (IEEE TASLP 2016) instead.
+    """
+
+    key = "stoi"
+    label = "STOI"
+    higher_is_better = True
+    needs_reference_signal = True
+
+    def __init__(self, *, sample_rate: int = 24000, extended: bool = False) -> None:
+        super().__init__()
+        self.sample_rate = int(sample_rate)
+        self.extended = bool(extended)
+
+    def per_clip(self, preds: Tensor, target: Tensor) -> Tensor:
+        from pystoi import stoi
+
+        values = []
+        channels = preds.shape[1]
+        for i, (p, t) in enumerate(zip(_channels(preds), _channels(target), strict=True)):
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                value = stoi(t, p, self.sample_rate, extended=self.extended)
+            if any("Not enough STFT frames" in str(w.message) for w in caught):
+                raise ValueError(
+                    f"STOI: clip {i // channels} holds fewer than 30 STFT frames of speech after "
+                    f"removing silent frames ({t.shape[-1] / self.sample_rate:.3g} s in all); "
+                    "STOI needs about 0.4 s of speech, leave shorter clips out"
+                )
+            values.append(float(value))
+        return torch.tensor(values, dtype=torch.float64)
+
+    def describe(self) -> dict[str, Any]:
+        from importlib import metadata
+
+        return {
+            **super().describe(),
+            "package": f"pystoi {metadata.version('pystoi')}",
+            "extended": self.extended,
+            "sample_rate": self.sample_rate,
+            "measured_at": "10000 Hz (pystoi's internal resampling)",
+            "reduction": "mean over clips and channels",
+        }
+
+
+class DNSMOSScorer:
+    """DNSMOS P.835 through ``speechmos`` (its bundled ONNX models), shared by the three DNSMOS
+    metrics so that each clip is scored once.
+
+    ``speechmos`` needs 16 kHz audio in [-1, 1]; clips shorter than its 9.01 s window are tiled
+    (repeated) to that length, longer ones are scored in 9.01 s windows at 1 s hops and averaged.
+    It returns ``ovrl_mos``, ``sig_mos``, ``bak_mos`` (after its polynomial calibration) and
+    ``p808_mos``. The ONNX sessions run on one thread without spin-waiting: the models are small
+    (about 0.3 s per window on a CPU core), and spinning threads stall a busy machine.
+    """
+
+    rate: ClassVar[int] = 16000
+
+    def __init__(self) -> None:
+        try:
+            from speechmos import dnsmos
+        except ImportError as err:
+            raise ImportError(
+                "DNSMOS needs the speechmos package and its dependencies: pip install "
+                f"'tokenizer-zoo[dnsmos]' (speechmos onnxruntime librosa requests); {err}"
+            ) from err
+        self._dnsmos = dnsmos
+        self._model: Any = None
+        self._last: tuple[str, list[dict[str, float]]] | None = None
+
+    def _get_model(self) -> Any:
+        """speechmos' ``DNSMOS`` scorer (its public class), with single-threaded sessions."""
+        if self._model is None:
+            import onnxruntime as ort
+
+            files = self.model_files()
+            model = self._dnsmos.DNSMOS(str(files["sig_bak_ovr"]), str(files["p808"]))
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = 1
+            opts.inter_op_num_threads = 1
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            # Same models, other thread settings (speechmos builds its sessions with defaults).
+            if hasattr(model, "onnx_sess") and hasattr(model, "p808_onnx_sess"):
+                model.onnx_sess = ort.InferenceSession(str(files["sig_bak_ovr"]), opts)
+                model.p808_onnx_sess = ort.InferenceSession(str(files["p808"]), opts)
+            self._model = model
+        return self._model
+
+    def model_files(self) -> dict[str, Path]:
+        root = Path(self._dnsmos.__file__).parent / "dnsmos_models"
+        return {"sig_bak_ovr": root / "sig_bak_ovr.onnx", "p808": root / "model_v8.onnx"}
+
+    def score(self, audio: Tensor, sample_rate: int) -> list[dict[str, float]]:
+        """Scores of every channel of ``audio`` ``(B, C, T)``, clip-major; the last batch is
+        cached, so the OVRL/SIG/BAK metrics of one batch cost one model run."""
+        signals = [
+            np.clip(resample_numpy(x, sample_rate, self.rate), -1.0, 1.0).astype(np.float32)
+            for x in _channels(audio)
+        ]
+        h = hashlib.sha1(str(sample_rate).encode())
+        for x in signals:
+            h.update(x.tobytes())
+        key = h.hexdigest()
+        if self._last is not None and self._last[0] == key:
+            return self._last[1]
+        model = self._get_model()
+        scores = []
+        for x in signals:
+            out = model(x, self.rate, False)  # False: DNSMOS, not the personalized model
+            scores.append({k: float(v) for k, v in out.items() if k.endswith("_mos")})
+        self._last = (key, scores)
+        return scores
+
+    def describe(self) -> dict[str, Any]:
+        from importlib import metadata
+
+        return {
+            "package": f"speechmos {metadata.version('speechmos')}, onnxruntime "
+            f"{metadata.version('onnxruntime')}",
+            "weights": {k: str(p.name) for k, p in self.model_files().items()},
+            "weights_sha256": sha256_file(self.model_files()["sig_bak_ovr"]),
+            "p808_weights_sha256": sha256_file(self.model_files()["p808"]),
+            "measured_at": f"{self.rate} Hz (soxr VHQ), clipped to [-1, 1]; clips shorter than "
+            "9.01 s are tiled to that length by speechmos",
+        }
+
+
+class _DNSMOSMetric(AudioMetric):
+    """One DNSMOS P.835 score of the reconstructions (no reference), per clip and channel."""
+
+    higher_is_better = True
+    #: The speechmos output this metric averages.
+    output: ClassVar[str] = ""
+
+    def __init__(self, *, sample_rate: int = 24000, scorer: DNSMOSScorer | None = None) -> None:
+        super().__init__()
+        self.sample_rate = int(sample_rate)
+        self.scorer = scorer if scorer is not None else DNSMOSScorer()
+
+    def per_clip(self, preds: Tensor, target: Tensor) -> Tensor:
+        del target  # no-reference
+        scores = self.scorer.score(preds, self.sample_rate)
+        return torch.tensor([s[self.output] for s in scores], dtype=torch.float64)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            **super().describe(),
+            **self.scorer.describe(),
+            "reference": "none (scores the reconstruction alone)",
+            "speechmos_output": self.output,
+            "sample_rate": self.sample_rate,
+            "reduction": "mean over clips and channels",
+        }
+
+
+class DNSMOSOverall(_DNSMOSMetric):
+    """DNSMOS P.835 overall quality (OVRL, MOS 1-5) of the reconstructions."""
+
+    key = "dnsmos_ovrl"
+    label = "DNSMOS OVRL"
+    output = "ovrl_mos"
+
+
+class DNSMOSSignal(_DNSMOSMetric):
+    """DNSMOS P.835 speech signal quality (SIG, MOS 1-5) of the reconstructions."""
+
+    key = "dnsmos_sig"
+    label = "DNSMOS SIG"
+    output = "sig_mos"
+
+
+class DNSMOSBackground(_DNSMOSMetric):
+    """DNSMOS P.835 background quality (BAK, MOS 1-5) of the reconstructions."""
+
+    key = "dnsmos_bak"
+    label = "DNSMOS BAK"
+    output = "bak_mos"
+
+
 #: Audio metric keys, in the order tables print them.
-AUDIO_METRICS = ("mel_distance", "stft_distance", "si_sdr")
+AUDIO_METRICS = (
+    "mel_distance",
+    "stft_distance",
+    "si_sdr",
+    "pesq",
+    "stoi",
+    "dnsmos_ovrl",
+    "dnsmos_sig",
+    "dnsmos_bak",
+)
+#: Shorthands accepted in metric lists.
+AUDIO_METRIC_GROUPS = {"dnsmos": ("dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak")}
+#: The metrics that need no reference (they score the reconstruction alone).
+NO_REFERENCE_METRICS = ("dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak")
+_CLASSES: dict[str, type[AudioMetric]] = {
+    c.key: c for c in (MelDistance, STFTDistance, SISDR, PESQ, STOI)
+} | {c.key: c for c in (DNSMOSOverall, DNSMOSSignal, DNSMOSBackground)}
+
+
+def expand_audio_metric_names(names: Sequence[str]) -> list[str]:
+    """Metric keys with shorthands (``"dnsmos"``) replaced by their members."""
+    out: list[str] = []
+    for n in names:
+        out += list(AUDIO_METRIC_GROUPS.get(n, (n,)))
+    return out
 
 
 def create_audio_metrics(
@@ -180,40 +555,68 @@ def create_audio_metrics(
     :func:`zoo.metrics.create_image_metrics`, so it can sit in ``METRIC_BUILDERS``).
 
     Args:
-        names: metric keys from :data:`AUDIO_METRICS`.
+        names: metric keys from :data:`AUDIO_METRICS`, or ``"dnsmos"`` for its three scores.
         copies: number of independent metric sets.
-        weights: must be empty: no audio metric here has weights.
+        weights: must be empty: the only audio metric with weights (DNSMOS) uses the ONNX files
+            bundled with speechmos.
         quantize: ignored (audio is measured in float); accepted for the common signature.
-        sample_rate: of the clips, for the mel filterbanks.
+        sample_rate: of the clips (mel filterbanks; PESQ and DNSMOS resample to 16 kHz from it).
     """
     del quantize  # float audio has no 8-bit round trip
-    if weights:
+    if weights and any(v is not None for v in weights.values()):
         raise ValueError(
             f"create_audio_metrics: audio metrics take no weights, got {dict(weights)}"
         )
+    names = expand_audio_metric_names(names)
     bad = [n for n in names if n not in AUDIO_METRICS]
     if bad:
         raise ValueError(
-            f"create_audio_metrics: unknown audio metrics {bad}; choose from {list(AUDIO_METRICS)}"
+            f"create_audio_metrics: unknown audio metrics {bad}; choose from "
+            f"{list(AUDIO_METRICS)} or 'dnsmos'"
         )
     if len(set(names)) != len(names):
         raise ValueError(f"create_audio_metrics: duplicate metric names in {list(names)}")
     if copies < 1:
         raise ValueError(f"create_audio_metrics: copies must be >= 1, got {copies}")
-    builders = {
-        "mel_distance": lambda: MelDistance(sample_rate=sample_rate),
-        "stft_distance": STFTDistance,
-        "si_sdr": SISDR,
-    }
-    return [{name: builders[name]() for name in names} for _ in range(copies)]
+    if isinstance(sample_rate, bool) or not isinstance(sample_rate, int) or sample_rate < 1:
+        raise ValueError(
+            f"create_audio_metrics: sample_rate must be a positive int, got {sample_rate!r}"
+        )
+    sets: list[dict[str, Metric]] = []
+    for _ in range(copies):
+        # One DNSMOS scorer per set: its OVRL/SIG/BAK metrics share each batch's model run.
+        scorer = DNSMOSScorer() if any(n in NO_REFERENCE_METRICS for n in names) else None
+        metrics: dict[str, Metric] = {}
+        for name in names:
+            cls = _CLASSES[name]
+            if name in NO_REFERENCE_METRICS:
+                metrics[name] = cls(sample_rate=sample_rate, scorer=scorer)
+            elif name in ("stft_distance", "si_sdr"):  # rate-independent
+                metrics[name] = cls()
+            else:
+                metrics[name] = cls(sample_rate=sample_rate)
+        sets.append(metrics)
+    return sets
 
 
 __all__ = [
     "AUDIO_METRICS",
+    "AUDIO_METRIC_GROUPS",
+    "NO_REFERENCE_METRICS",
+    "PESQ",
+    "SILENCE_PEAK",
     "SISDR",
+    "STOI",
     "AudioMetric",
+    "DNSMOSBackground",
+    "DNSMOSOverall",
+    "DNSMOSScorer",
+    "DNSMOSSignal",
     "MelDistance",
     "STFTDistance",
     "create_audio_metrics",
+    "expand_audio_metric_names",
+    "is_silent",
+    "resample_numpy",
     "si_sdr",
 ]

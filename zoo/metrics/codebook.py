@@ -143,3 +143,14 @@ def bits_per_image(tokenizer: Any, codes: Tensor) -> float:
 def bits_per_pixel(bits: float, height: int, width: int) -> float:
     """Bits per pixel of ``bits`` per image of ``height`` x ``width`` pixels."""
     return float(bits) / (int(height) * int(width))
+
+
+def audio_code_bits(tokenizer: Any, codes: Tensor) -> float:
+    """Bits of audio codes ``(B, frames, k)`` per clip, by the tokenizer's own accounting:
+    ``frames * bitrate(k) / frame_rate`` (the bitrate of the first ``k`` codebooks)."""
+    if codes.ndim != 3:
+        raise ValueError(
+            f"audio_code_bits: expected codes (B, frames, k), got {tuple(codes.shape)}"
+        )
+    frames, k = int(codes.shape[1]), int(codes.shape[2])
+    return frames * float(tokenizer.bitrate(k)) / float(tokenizer.frame_rate)
