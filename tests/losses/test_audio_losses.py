@@ -1,6 +1,7 @@
 """Audio losses and discriminators on real speech: spectral losses are zero for identical
 clips, grow with noise and are differentiable; discriminators give the documented shapes and
-pass gradients; feature matching compares activations."""
+pass gradients; feature matching compares activations; the multi-resolution discriminator
+matches the ``vocos`` package's."""
 
 from pathlib import Path
 
@@ -10,7 +11,9 @@ import torch
 
 from zoo.losses.adversarial import feature_matching_loss
 from zoo.losses.discriminators.audio import (
+    VOCOS_BANDS,
     MultiPeriodDiscriminator,
+    MultiResolutionDiscriminator,
     MultiScaleDiscriminator,
     MultiScaleSTFTDiscriminator,
 )
@@ -82,12 +85,13 @@ def _tiny_discriminators():
         MultiPeriodDiscriminator(periods=(2, 3, 5), widths=(4, 8, 16)),
         MultiScaleDiscriminator(scales=3, base_width=4, max_width=32, groups=4),
         MultiScaleSTFTDiscriminator(n_ffts=(512, 256, 128), width=8),
+        MultiResolutionDiscriminator(n_ffts=(512, 256, 128), width=8),
     ]
 
 
 def test_discriminator_shapes(speech):
     x = speech[..., :4001]  # odd length: MPD pads to whole periods
-    mpd, msd, mstft = _tiny_discriminators()
+    mpd, msd, mstft, _ = _tiny_discriminators()
 
     logits, feats = mpd(x)
     assert len(logits) == len(feats) == 3
@@ -118,7 +122,7 @@ def test_discriminator_shapes(speech):
         assert len(f) == 6 and f[0].shape == (2, 8, frames, n_fft // 2 + 1)
 
 
-@pytest.mark.parametrize("index", [0, 1, 2])
+@pytest.mark.parametrize("index", [0, 1, 2, 3])
 def test_discriminator_gradients_and_feature_matching(index, speech):
     disc = _tiny_discriminators()[index]
     x = speech[..., :4000]
@@ -138,7 +142,7 @@ def test_discriminator_gradients_and_feature_matching(index, speech):
 
 
 def test_discriminator_bad_input(speech):
-    mpd, msd, mstft = _tiny_discriminators()
+    mpd, msd, mstft, _ = _tiny_discriminators()
     with pytest.raises(ValueError, match=r"MultiPeriodDiscriminator: expected a \(B, 1, samples\)"):
         mpd(speech.reshape(1, 2, -1))
     with pytest.raises(ValueError, match="MultiScaleDiscriminator"):
@@ -147,3 +151,101 @@ def test_discriminator_bad_input(speech):
         mstft(speech[..., :200])
     with pytest.raises(ValueError, match="feature_matching_loss: sub-discriminator 0"):
         feature_matching_loss([[speech, speech]], [[speech]])
+
+
+def _halvings(n: int, times: int = 3) -> int:
+    for _ in range(times):  # conv (kernel 9, stride 2, padding 4) along frequency
+        n = (n - 1) // 2 + 1
+    return n
+
+
+def test_multi_resolution_discriminator_shapes(speech):
+    x = speech[..., :4001]
+    mrd = MultiResolutionDiscriminator(n_ffts=(512, 256, 128), width=8)
+    logits, feats = mrd(x)
+    assert len(logits) == len(feats) == 3
+    for n_fft, out, f in zip((512, 256, 128), logits, feats, strict=True):
+        frames, bins = 4001 // (n_fft // 4) + 1, n_fft // 2 + 1
+        edges = [(int(lo * bins), int(hi * bins)) for lo, hi in VOCOS_BANDS]
+        assert edges[0][0] == 0 and edges[-1][1] == bins  # the bands cover every bin
+        assert out.shape == (2, 1, frames, sum(_halvings(hi - lo) for lo, hi in edges))
+        # five layers per band, then the logits
+        assert len(f) == 5 * len(edges) + 1 and f[-1] is out
+        assert f[0].shape == (2, 8, frames, edges[0][1] - edges[0][0])
+
+    # UnivNet's form: one band over the magnitude; stereo gives one map per channel.
+    univnet = MultiResolutionDiscriminator(
+        n_ffts=(256, 128), channels=2, width=4, bands=((0.0, 1.0),), spectrum="magnitude"
+    )
+    stereo = speech[..., :4000].reshape(1, 2, -1)[..., :2001]
+    assert univnet.discriminators[0].band_convs[0][0].weight.shape[1] == 2
+    logits, feats = univnet(stereo)
+    assert logits[0].shape == (1, 1, 2001 // 64 + 1, _halvings(129))
+    assert len(feats[1]) == 6
+
+
+def test_multi_resolution_discriminator_normalises_gain(speech):
+    x = speech[..., :3000]
+    torch.manual_seed(0)
+    mrd = MultiResolutionDiscriminator(n_ffts=(256,), width=4)
+    torch.manual_seed(0)
+    raw = MultiResolutionDiscriminator(n_ffts=(256,), width=4, normalize=False)
+    with torch.no_grad():
+        # Peak normalisation: the gain and a DC offset do not change the verdict ...
+        torch.testing.assert_close(mrd(0.3 * x + 0.05)[0][0], mrd(x)[0][0], atol=1e-5, rtol=1e-4)
+        # ... without it they do; and a silent clip stays finite either way.
+        assert not torch.allclose(raw(0.3 * x)[0][0], raw(x)[0][0], atol=1e-3)
+        assert torch.isfinite(mrd(torch.zeros(1, 1, 3000))[0][0]).all()
+
+
+def _vocos_key(key: str) -> str:
+    """Our name of a ``vocos`` ``DiscriminatorR`` state-dict key (old-style weight norm)."""
+    key = key.replace("conv_post.", "post.")
+    key = key.replace(".weight_g", ".parametrizations.weight.original0")
+    return "discriminators.0." + key.replace(".weight_v", ".parametrizations.weight.original1")
+
+
+@pytest.mark.filterwarnings("ignore:.*weight_norm.*:FutureWarning")
+def test_multi_resolution_discriminator_matches_vocos(speech):
+    """Same weights (the ``vocos`` package's ``g``/``v`` weight norm copied into the
+    parametrisation, perturbed so no bias is at its zero init), same input: same logits and
+    feature maps (Vocos leaves each band's first activation out of its feature list)."""
+    from vocos.discriminators import DiscriminatorR
+
+    torch.manual_seed(0)
+    ref = DiscriminatorR(window_length=256, channels=8).eval()
+    ours = MultiResolutionDiscriminator(n_ffts=(256,), width=8).eval()
+    gen = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for key, value in ref.state_dict().items():
+            if key != "spec_fn.window":  # a constant of the transform, not a weight
+                value.add_(0.05 * torch.randn(value.shape, generator=gen))
+    sd = {_vocos_key(k): v for k, v in ref.state_dict().items() if k != "spec_fn.window"}
+    ours.load_state_dict(sd)  # strict: every key maps
+    x = speech[..., :3001]
+    with torch.no_grad():
+        want, want_feats = ref(x[:, 0])
+        (got,), (got_feats,) = ours(x)
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-4)
+    kept = [f for i, f in enumerate(got_feats[:-1]) if i % 5] + [got_feats[-1]]
+    assert len(kept) == len(want_feats) == 21
+    for g, w in zip(kept, want_feats, strict=True):
+        torch.testing.assert_close(g, w, atol=1e-5, rtol=1e-4)
+
+
+def test_multi_resolution_discriminator_bad_input(speech):
+    mrd = MultiResolutionDiscriminator(n_ffts=(512, 128), width=4)
+    with pytest.raises(ValueError, match=r"MultiResolutionDiscriminator: expected a \(B, 1, samp"):
+        mrd(speech.reshape(1, 2, -1))
+    with pytest.raises(ValueError, match=r"MultiResolutionDiscriminator: expected a \(B, 1, samp"):
+        mrd(speech[:, 0])
+    with pytest.raises(ValueError, match="need at least 257 samples"):
+        mrd(speech[..., :256])
+    with pytest.raises(ValueError, match="spectrum must be one of"):
+        MultiResolutionDiscriminator(spectrum="power")
+    with pytest.raises(ValueError, match="holds no bins of n_fft=16"):
+        MultiResolutionDiscriminator(n_ffts=(16,))
+    with pytest.raises(ValueError, match="0 <= low < high <= 1"):
+        MultiResolutionDiscriminator(bands=((0.5, 0.2),))
+    with pytest.raises(ValueError, match="one hop per FFT size"):
+        MultiResolutionDiscriminator(n_ffts=(512, 256), hops=(128,))

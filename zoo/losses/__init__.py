@@ -12,6 +12,7 @@ from zoo.losses.adversarial import (
 )
 from zoo.losses.discriminators import (
     MultiPeriodDiscriminator,
+    MultiResolutionDiscriminator,
     MultiScaleDiscriminator,
     MultiScaleSTFTDiscriminator,
     PatchGANDiscriminator,
@@ -32,6 +33,7 @@ __all__ = [
     "RECONSTRUCTION_LOSSES",
     "EffLite0PerceptualLoss",
     "MultiPeriodDiscriminator",
+    "MultiResolutionDiscriminator",
     "MultiResolutionMelLoss",
     "MultiResolutionSTFTLoss",
     "MultiScaleDiscriminator",

@@ -1,8 +1,9 @@
 """Discriminators for adversarial tokenizer training (images: PatchGAN; audio: MPD, MSD,
-MS-STFT)."""
+MS-STFT, MRD)."""
 
 from zoo.losses.discriminators.audio import (
     MultiPeriodDiscriminator,
+    MultiResolutionDiscriminator,
     MultiScaleDiscriminator,
     MultiScaleSTFTDiscriminator,
 )
@@ -10,6 +11,7 @@ from zoo.losses.discriminators.patchgan import PatchGANDiscriminator
 
 __all__ = [
     "MultiPeriodDiscriminator",
+    "MultiResolutionDiscriminator",
     "MultiScaleDiscriminator",
     "MultiScaleSTFTDiscriminator",
     "PatchGANDiscriminator",
