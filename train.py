@@ -12,13 +12,15 @@ Multi-GPU / multi-node: compose ``configs/trainer/ddp.yaml`` (or fsdp.yaml, bf16
 
 from __future__ import annotations
 
+from lightning.pytorch import LightningDataModule
 from lightning.pytorch.cli import LightningCLI
 
-from zoo.training import ImageDataModule, TokenizerModule
+from zoo.training import AudioDataModule, ImageDataModule, TokenizerModule  # noqa: F401
 
 
 class TokenizerCLI(LightningCLI):
-    """LightningCLI over TokenizerModule + ImageDataModule, plus ``--export_dir``."""
+    """LightningCLI over TokenizerModule + a data module (``data.class_path``: ImageDataModule or
+    AudioDataModule, or any LightningDataModule), plus ``--export_dir``."""
 
     def add_arguments_to_parser(self, parser) -> None:
         parser.add_argument(
@@ -38,9 +40,9 @@ def cli_main(args: list[str] | None = None, *, run: bool = True) -> TokenizerCLI
     """Build the CLI (``run=False`` only parses and instantiates, as the config tests do)."""
     return TokenizerCLI(
         TokenizerModule,
-        ImageDataModule,
+        LightningDataModule,
         subclass_mode_model=False,
-        subclass_mode_data=False,
+        subclass_mode_data=True,
         save_config_kwargs={"overwrite": True},
         # The module owns its optimizers (two, for manual GAN optimisation).
         auto_configure_optimizers=False,

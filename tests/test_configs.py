@@ -47,7 +47,13 @@ def test_recipe_parses_and_instantiates(recipe, capsys):
     assert resolved["model"]["tokenizer"] in zoo.list_tokenizers()
     cli = _cli_main()(["--config", str(recipe)], run=False)  # run=False: no subcommand
     assert cli.model.tokenizer.architecture == resolved["model"]["tokenizer"]
-    assert cli.datamodule.hparams.crop_size == resolved["data"]["crop_size"]
+    data = resolved["data"]
+    assert type(cli.datamodule).__name__ == data["class_path"].rsplit(".", 1)[1]
+    for key in ("crop_size", "sample_rate"):
+        if key in data["init_args"]:
+            assert cli.datamodule.hparams[key] == data["init_args"][key]
+    if cli.model.is_audio:  # data and model agree on the rate
+        assert cli.datamodule.sample_rate == cli.model.tokenizer.sample_rate
     # A checkpoint callback that keeps last.ckpt, so `--ckpt_path last` resumes.
     assert any(getattr(cb, "save_last", False) for cb in cli.trainer.callbacks)
 

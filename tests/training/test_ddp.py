@@ -38,6 +38,7 @@ def test_two_process_ddp_keeps_ranks_in_sync(tmp_path, photo_dir):
         "--model.tokenizer_args", '{"ch": 8, "z_channels": 8}',
         "--model.perceptual_loss", "null", "--model.disc_start", "1",
         "--model.disc_layers", "2", "--model.disc_channels", "8", "--model.warmup_steps", "1",
+        "--data", "ImageDataModule",
         "--data.train_dir", str(photo_dir), "--data.val_dir", str(photo_dir),
         "--data.crop_size", "32", "--data.min_short_side", "32", "--data.max_short_side", "48",
         "--data.batch_size", "2", "--data.crops_per_image", "2",

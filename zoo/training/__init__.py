@@ -1,11 +1,11 @@
 """Training: the only package that imports Lightning.
 
 ``TokenizerModule`` trains any registered tokenizer (losses, GAN step, EMA, export);
-``ImageDataModule`` feeds it image crops; ``train.py`` at the repository root is the
-``LightningCLI`` entry point over both.
+``ImageDataModule`` feeds it image crops and ``AudioDataModule`` audio clips; ``train.py`` at the
+repository root is the ``LightningCLI`` entry point over them.
 """
 
-from zoo.training.data import ImageDataModule
+from zoo.training.data import AudioDataModule, ImageDataModule
 from zoo.training.module import TokenizerModule, WarmupCosine
 
-__all__ = ["ImageDataModule", "TokenizerModule", "WarmupCosine"]
+__all__ = ["AudioDataModule", "ImageDataModule", "TokenizerModule", "WarmupCosine"]

@@ -1,4 +1,5 @@
-"""``ImageDataModule``: the Lightning data module over :mod:`zoo.data`'s image datasets.
+"""Lightning data modules over :mod:`zoo.data`: ``ImageDataModule`` (photos) and
+``AudioDataModule`` (audio files).
 
 It lives in :mod:`zoo.training` because that is the only package that imports Lightning; the
 datasets themselves are plain ``torch`` code in :mod:`zoo.data`.
@@ -22,6 +23,13 @@ import torch
 from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader, Dataset, IterableDataset
 
+from zoo.data.audio import (
+    FixedClipDataset,
+    RandomClipDataset,
+    list_audio,
+    split_by_group,
+    webdataset_audio,
+)
 from zoo.data.image import (
     CropCacheDataset,
     FixedCropDataset,
@@ -186,6 +194,185 @@ class ImageDataModule(LightningDataModule):
             persistent_workers=hp.num_workers > 0,
             pin_memory=torch.cuda.is_available(),
             # Equal batch shapes every step (and equal step counts across DDP ranks).
+            drop_last=True,
+        )
+
+    def val_dataloader(self) -> DataLoader | list:
+        hp = self.hparams
+        if self.val_dataset is None:
+            return []
+        return DataLoader(
+            self.val_dataset,
+            batch_size=hp.val_batch_size or hp.batch_size,
+            shuffle=False,
+            num_workers=hp.num_workers,
+            persistent_workers=hp.num_workers > 0,
+        )
+
+
+class AudioDataModule(LightningDataModule):
+    """Random training clips and fixed validation clips of audio files, at one sample rate.
+
+    Exactly one training source:
+        train_dir: a folder of audio files (recursive; WAV, FLAC, OGG, Opus, MP3);
+        train_shards: webdataset shards of audio files (brace pattern or list);
+        audio_dir: one folder split into train/validation by group (``group_by``: ``parent``
+            folder = speaker, ``language``, ``file`` = track, or a regex), never by clip.
+    Validation (optional): val_dir, or the held-out groups of audio_dir.
+
+    Files are decoded with soundfile, converted to ``channels`` (downmix to mono or duplicate
+    mono), resampled with soxr when their rate differs (pre-resampled files, e.g. from
+    ``python -m zoo.data.audio_corpus build``, read only the frames of each clip), cropped, and
+    RMS-normalised to ``loudness_db`` dBFS (None keeps levels).
+
+    Batches: float32 ``(batch_size, channels, clip_seconds * sample_rate)`` in [-1, 1].
+
+    Args:
+        sample_rate, channels: of the clips; must equal the tokenizer's (checked at fit start).
+        clip_seconds: training clip length; val_clip_seconds: validation (default: the same).
+        clips_per_second: folder sources: training clips per second of audio per epoch.
+        val_clips_per_file: validation clips per file (spread evenly over it).
+        loudness_db, gain_jitter_db: RMS level of every clip, and a uniform random offset around
+            it in training (level robustness); min_rms_db, max_tries: quiet-crop rejection.
+        samples_per_epoch, shuffle_buffer, shard_shuffle: webdataset settings.
+        batch_size, val_batch_size, num_workers, seed: as for ``ImageDataModule``.
+    """
+
+    def __init__(
+        self,
+        *,
+        train_dir: str | None = None,
+        train_shards: str | list[str] | None = None,
+        audio_dir: str | None = None,
+        val_dir: str | None = None,
+        group_by: str = "parent",
+        val_fraction: float = 0.1,
+        split_seed: int = 0,
+        sample_rate: int = 24000,
+        channels: int = 1,
+        clip_seconds: float = 1.0,
+        val_clip_seconds: float | None = None,
+        clips_per_second: float = 1.0,
+        val_clips_per_file: int = 1,
+        loudness_db: float | None = -20.0,
+        gain_jitter_db: float = 0.0,
+        min_rms_db: float = -50.0,
+        max_tries: int = 5,
+        samples_per_epoch: int = 100_000,
+        shuffle_buffer: int = 1000,
+        shard_shuffle: int = 100,
+        batch_size: int = 16,
+        val_batch_size: int | None = None,
+        num_workers: int = 0,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        sources = {"train_dir": train_dir, "train_shards": train_shards, "audio_dir": audio_dir}
+        given = [k for k, v in sources.items() if v]
+        if len(given) != 1:
+            raise ValueError(
+                f"AudioDataModule: set exactly one training source of {list(sources)}, got "
+                f"{given or 'none'}"
+            )
+        if audio_dir and val_dir:
+            raise ValueError(
+                "AudioDataModule: audio_dir already provides a validation split; drop val_dir "
+                "or use train_dir + val_dir"
+            )
+        if clip_seconds <= 0 or (val_clip_seconds is not None and val_clip_seconds <= 0):
+            raise ValueError(
+                f"AudioDataModule: clip lengths must be > 0 s, got {clip_seconds} / "
+                f"{val_clip_seconds}"
+            )
+        self.save_hyperparameters()
+        self.sample_rate = int(sample_rate)
+        self.channels = int(channels)
+        self.train_dataset: Dataset | None = None
+        self.val_dataset: Dataset | None = None
+
+    def _samples(self, seconds: float) -> int:
+        return max(1, round(seconds * self.sample_rate))
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_dataset is None:
+            self.train_dataset = self._train_dataset()
+        if self.val_dataset is None:
+            self.val_dataset = self._val_dataset()
+
+    def _split(self) -> tuple[list, list]:
+        hp = self.hparams
+        return split_by_group(
+            list_audio(hp.audio_dir),
+            group_by=hp.group_by,
+            val_fraction=hp.val_fraction,
+            seed=hp.split_seed,
+        )
+
+    def _train_dataset(self) -> Dataset:
+        hp = self.hparams
+        clip = self._samples(hp.clip_seconds)
+        if hp.train_shards:
+            world = self.trainer.world_size if self.trainer is not None else 1
+            workers = max(1, hp.num_workers)
+            n = shard_count(hp.train_shards)
+            if n < world * workers:
+                raise ValueError(
+                    f"AudioDataModule: {n} webdataset shards cannot feed {world} ranks x "
+                    f"{workers} workers; every worker needs at least one shard"
+                )
+            return webdataset_audio(
+                hp.train_shards,
+                sample_rate=self.sample_rate,
+                channels=self.channels,
+                clip_samples=clip,
+                samples_per_epoch=math.ceil(hp.samples_per_epoch / (world * workers)),
+                loudness_db=hp.loudness_db,
+                min_rms_db=hp.min_rms_db,
+                max_tries=hp.max_tries,
+                shuffle_buffer=hp.shuffle_buffer,
+                shard_shuffle=hp.shard_shuffle,
+                seed=hp.seed,
+            )
+        files = self._split()[0] if hp.audio_dir else list_audio(hp.train_dir)
+        return RandomClipDataset(
+            files,
+            sample_rate=self.sample_rate,
+            channels=self.channels,
+            clip_samples=clip,
+            clips_per_second=hp.clips_per_second,
+            loudness_db=hp.loudness_db,
+            gain_jitter_db=hp.gain_jitter_db,
+            min_rms_db=hp.min_rms_db,
+            max_tries=hp.max_tries,
+        )
+
+    def _val_dataset(self) -> Dataset | None:
+        hp = self.hparams
+        if hp.val_dir:
+            files = list_audio(hp.val_dir)
+        elif hp.audio_dir and hp.val_fraction > 0:
+            files = self._split()[1]
+        else:
+            return None
+        return FixedClipDataset(
+            files,
+            sample_rate=self.sample_rate,
+            channels=self.channels,
+            clip_samples=self._samples(hp.val_clip_seconds or hp.clip_seconds),
+            clips_per_file=hp.val_clips_per_file,
+            loudness_db=hp.loudness_db,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        hp = self.hparams
+        iterable = isinstance(self.train_dataset, IterableDataset)
+        return DataLoader(
+            self.train_dataset,
+            batch_size=hp.batch_size,
+            shuffle=not iterable,
+            num_workers=hp.num_workers,
+            persistent_workers=hp.num_workers > 0,
+            pin_memory=torch.cuda.is_available(),
             drop_last=True,
         )
 

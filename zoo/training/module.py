@@ -1,12 +1,20 @@
-"""The one Lightning training path for tokenizers: ``TokenizerModule``.
+"""The one Lightning training path for tokenizers of every modality: ``TokenizerModule``.
 
-Losses (VQGAN recipe, Esser et al., "Taming Transformers for High-Resolution Image Synthesis",
+Image losses (VQGAN recipe, Esser et al., "Taming Transformers for High-Resolution Image Synthesis",
 CVPR 2021): pixel L1/L2 + perceptual distance + the quantizer's own loss + a PatchGAN hinge
 (or non-saturating) adversarial loss, whose weight is the adaptive ratio of gradient norms at the
 decoder's last layer. The GAN step uses Lightning's manual optimisation (documented pattern:
 ``toggle_optimizer``, ``manual_backward``, ``clip_gradients``); the discriminator starts at
 ``disc_start`` counted by this module's own ``step_count`` (generator steps), because Lightning's
 ``global_step`` counts optimizer steps and so advances by two per batch once the discriminator runs.
+
+Audio codecs train through the same step with waveform losses instead of pixel ones (EnCodec,
+Défossez et al. 2023, sec. 3.4; DAC, Kumar et al. 2023, sec. 3.4): waveform L1 + multi-resolution
+mel L1 (+ optional multi-resolution STFT loss) + the quantizer's loss, and a set of waveform
+discriminators (multi-period, multi-scale, multi-scale STFT, multi-resolution) whose hinge losses
+are averaged over sub-discriminators, plus a discriminator feature-matching loss.
+``"auto"`` defaults pick the modality's recipe: PatchGAN + EffLite0 perceptual loss for images,
+MPD + MS-STFT discriminators and mel loss for audio.
 
 Checkpoints hold everything needed to rebuild the module with no CLI config
 (``TokenizerModule.load_from_checkpoint(path)``): the registry name and JSON-able arguments of
@@ -28,10 +36,17 @@ from torch import Tensor, nn
 from zoo.losses import (
     GAN_LOSSES,
     RECONSTRUCTION_LOSSES,
+    MultiPeriodDiscriminator,
+    MultiResolutionDiscriminator,
+    MultiResolutionMelLoss,
+    MultiResolutionSTFTLoss,
+    MultiScaleDiscriminator,
+    MultiScaleSTFTDiscriminator,
     PatchGANDiscriminator,
     adaptive_weight,
     create_perceptual_loss,
     discriminator_loss,
+    feature_matching_loss,
     generator_loss,
     psnr,
     reconstruction_loss,
@@ -41,6 +56,71 @@ from zoo.tokenizers import Tokenizer
 from zoo.training.ema import ema_decay_at, ema_update_
 
 _FROZEN_PREFIXES = ("perceptual.",)
+
+#: Discriminators by name: images ``patchgan``; audio ``mpd`` (HiFi-GAN multi-period), ``msd``
+#: (MelGAN multi-scale), ``msstft`` (EnCodec multi-scale STFT), ``mrd`` (Vocos/UnivNet
+#: multi-resolution).
+DISCRIMINATORS: dict[str, Any] = {
+    "patchgan": PatchGANDiscriminator,
+    "mpd": MultiPeriodDiscriminator,
+    "msd": MultiScaleDiscriminator,
+    "msstft": MultiScaleSTFTDiscriminator,
+    "mrd": MultiResolutionDiscriminator,
+}
+
+_AUTO_DISCRIMINATORS = {"image": ["patchgan"], "audio": ["mpd", "msstft"]}
+_AUTO_PERCEPTUAL = {"image": "efflite0", "audio": None}
+
+
+class DiscriminatorSet(nn.Module):
+    """Several discriminators judged together: their sub-discriminator logits and feature lists
+    concatenated, ``(list[Tensor], list[list[Tensor]])``."""
+
+    def __init__(self, discriminators: dict[str, nn.Module]) -> None:
+        super().__init__()
+        self.discriminators = nn.ModuleDict(discriminators)
+
+    def forward(self, x: Tensor) -> tuple[list[Tensor], list[list[Tensor]]]:
+        logits: list[Tensor] = []
+        features: list[list[Tensor]] = []
+        for d in self.discriminators.values():
+            lg, ft = _judge(d, x)
+            logits.extend(lg)
+            features.extend(ft or [])
+        return logits, features
+
+
+def _judge(disc: nn.Module, x: Tensor) -> tuple[list[Tensor], list[list[Tensor]] | None]:
+    """Normalise discriminator outputs: a logits tensor (PatchGAN) or ``(logits, features)``."""
+    out = disc(x)
+    if isinstance(out, Tensor):
+        return [out], None
+    logits, features = out
+    return list(logits), list(features)
+
+
+def build_discriminator(
+    names: list[str],
+    *,
+    channels: int,
+    args: dict[str, dict[str, Any]] | None = None,
+) -> nn.Module:
+    """One discriminator (a single name) or a :class:`DiscriminatorSet` over ``names``.
+
+    ``args`` maps a name to its constructor arguments (``channels`` is filled in)."""
+    args = dict(args or {})
+    unknown = [n for n in [*names, *args] if n not in DISCRIMINATORS]
+    if unknown:
+        raise ValueError(
+            f"TokenizerModule: unknown discriminator(s) {unknown}; choose from "
+            f"{sorted(DISCRIMINATORS)}"
+        )
+    modules = {}
+    for name in names:
+        kw = dict(args.get(name, {}))
+        kw.setdefault("in_channels" if name == "patchgan" else "channels", channels)
+        modules[name] = DISCRIMINATORS[name](**kw)
+    return modules[names[0]] if len(names) == 1 else DiscriminatorSet(modules)
 
 
 class WarmupCosine:
@@ -65,8 +145,8 @@ class WarmupCosine:
 class TokenizerModule(LightningModule):
     """Train any registered tokenizer on batches of inputs in [-1, 1].
 
-    Batches: images ``(B, 3, H, W)`` float in [-1, 1] (a tensor, or a tuple/list whose first item
-    is that tensor).
+    Batches: images ``(B, 3, H, W)`` or audio ``(B, channels, samples)`` at the tokenizer's
+    ``sample_rate``, float in [-1, 1] (a tensor, or a tuple/list whose first item is that tensor).
 
     Args:
         tokenizer: registry name (``zoo.list_tokenizers()``), e.g. ``"titok_cpu_flex"``.
@@ -83,14 +163,26 @@ class TokenizerModule(LightningModule):
             ``gradient_clip_val`` is not available with manual optimisation.
         recon_loss: ``"l1"`` or ``"l2"``; recon_weight: its weight.
         perceptual_loss: ``"efflite0"`` (offline, not LPIPS), ``"lpips"`` (needs weight files in
-            ``perceptual_args``) or None; perceptual_weight: its weight (0 disables).
+            ``perceptual_args``), None, or ``"auto"`` (efflite0 for images, none for audio);
+            perceptual_weight: its weight (0 disables).
+        mel_weight: multi-resolution log-mel L1 (audio; ``spectral_args["mel"]`` configures
+            ``MultiResolutionMelLoss``, sample rate from the tokenizer); None = auto: 1.0 for
+            audio, 0 for images.
+        stft_weight: multi-resolution STFT loss (audio; ``spectral_args["stft"]``).
+        spectral_args: ``{"mel": {...}, "stft": {...}}`` constructor arguments.
         perceptual_args: JSON-able arguments of the perceptual loss class.
         quantizer_weight: weight of the quantizer's own loss (``out.quantizer.loss``).
         disc_weight: weight of the adversarial loss (0 disables the discriminator entirely).
         disc_start: generator step at which the discriminator and the adversarial loss start.
         disc_loss: ``"hinge"`` or ``"nonsaturating"``.
         disc_lr: discriminator LR (default: ``lr``).
+        discriminator: a name or list of names from :data:`DISCRIMINATORS` (several are judged
+            together, losses averaged over all their sub-discriminators); ``"auto"``: PatchGAN
+            for images, ``["mpd", "msstft"]`` for audio.
+        discriminator_args: per-name constructor arguments, e.g. ``{"mpd": {"periods": [2, 3]}}``.
         disc_channels, disc_layers, disc_norm: PatchGAN size (see ``PatchGANDiscriminator``).
+        feature_matching_weight: weight of the discriminator feature-matching loss (audio
+            discriminators only; 0 disables).
         adaptive_disc_weight: scale the adversarial loss by VQGAN's gradient-norm ratio at the
             decoder's last layer (``tokenizer.last_layer`` when the tokenizer defines it, else the
             weight nearest the output in the autograd graph).
@@ -99,7 +191,10 @@ class TokenizerModule(LightningModule):
         validate_ema: validate (and log images of) the EMA weights, which are what gets exported.
         eval_num_tokens: flexible-length tokenizers: token counts at which validation also
             measures PSNR (default: K/8, K/4, K/2, K).
-        log_images: items in the reconstruction grid logged at each validation (0 disables).
+        eval_num_codebooks: variable-bitrate audio codecs: codebook counts at which validation
+            also measures the mel distance (default: the smallest, middle and largest supported).
+        log_images: items logged at each validation: a reconstruction grid (images) or WAV files
+            of originals and reconstructions (audio); 0 disables.
     """
 
     def __init__(
@@ -116,14 +211,20 @@ class TokenizerModule(LightningModule):
         grad_clip: float | None = 1.0,
         recon_loss: str = "l1",
         recon_weight: float = 1.0,
-        perceptual_loss: str | None = "efflite0",
+        perceptual_loss: str | None = "auto",
         perceptual_weight: float = 1.0,
         perceptual_args: dict[str, Any] | None = None,
+        mel_weight: float | None = None,
+        stft_weight: float = 0.0,
+        spectral_args: dict[str, dict[str, Any]] | None = None,
         quantizer_weight: float = 1.0,
         disc_weight: float = 0.1,
         disc_start: int = 0,
         disc_loss: str = "hinge",
         disc_lr: float | None = None,
+        discriminator: str | list[str] = "auto",
+        discriminator_args: dict[str, dict[str, Any]] | None = None,
+        feature_matching_weight: float = 0.0,
         disc_channels: int = 64,
         disc_layers: int = 3,
         disc_norm: str = "group",
@@ -132,6 +233,7 @@ class TokenizerModule(LightningModule):
         ema_decay: float | None = 0.999,
         validate_ema: bool = True,
         eval_num_tokens: list[int] | None = None,
+        eval_num_codebooks: list[int] | None = None,
         log_images: int = 8,
     ) -> None:
         super().__init__()
@@ -161,16 +263,63 @@ class TokenizerModule(LightningModule):
             self.ema_tokenizer.load_state_dict(self.tokenizer.state_dict())
             self.ema_tokenizer.requires_grad_(False)
             self.ema_tokenizer.eval()
+        modality = getattr(self.tokenizer, "modality", "image")
+        self.is_audio = modality == "audio"
+        if perceptual_loss == "auto":
+            perceptual_loss = _AUTO_PERCEPTUAL.get(modality)
+        if perceptual_loss and self.is_audio and perceptual_weight > 0:
+            raise ValueError(
+                f"TokenizerModule: perceptual_loss={perceptual_loss!r} is an image loss and "
+                f"{tokenizer!r} is an audio tokenizer; use mel_weight / stft_weight (set "
+                "perceptual_loss: null)"
+            )
         self.perceptual: nn.Module | None = None
         if perceptual_loss and perceptual_weight > 0:
             self.perceptual = create_perceptual_loss(perceptual_loss, **(perceptual_args or {}))
-        self.discriminator: PatchGANDiscriminator | None = None
+        self.mel_weight = (1.0 if self.is_audio else 0.0) if mel_weight is None else mel_weight
+        spectral_args = dict(spectral_args or {})
+        bad = sorted(set(spectral_args) - {"mel", "stft"})
+        if bad:
+            raise ValueError(
+                f"TokenizerModule: spectral_args keys must be 'mel' and/or 'stft', got {bad}"
+            )
+        if (self.mel_weight > 0 or stft_weight > 0) and not self.is_audio:
+            raise ValueError(
+                f"TokenizerModule: mel_weight / stft_weight are audio losses and {tokenizer!r} "
+                "is not an audio tokenizer"
+            )
+        self.mel_loss: nn.Module | None = None
+        if self.is_audio:
+            # Also built when its weight is 0: validation reports the mel distance of every run.
+            mel_kw = dict(spectral_args.get("mel", {}))
+            mel_kw.setdefault("sample_rate", self.tokenizer.sample_rate)
+            self.mel_loss = MultiResolutionMelLoss(**mel_kw)
+        self.stft_loss: nn.Module | None = None
+        if stft_weight > 0:
+            self.stft_loss = MultiResolutionSTFTLoss(**spectral_args.get("stft", {}))
+        if discriminator == "auto":
+            names = list(_AUTO_DISCRIMINATORS[modality])
+        else:
+            names = [discriminator] if isinstance(discriminator, str) else list(discriminator)
+        if not names and disc_weight > 0:
+            raise ValueError(
+                "TokenizerModule: discriminator is an empty list; name one or set disc_weight: 0"
+            )
+        self.discriminator: nn.Module | None = None
         if disc_weight > 0:
-            self.discriminator = PatchGANDiscriminator(
-                in_channels=self.tokenizer.in_channels,
-                channels=disc_channels,
-                num_layers=disc_layers,
-                norm=disc_norm,
+            if "patchgan" in names:
+                patch = dict(channels=disc_channels, num_layers=disc_layers, norm=disc_norm)
+                discriminator_args = dict(discriminator_args or {})
+                discriminator_args["patchgan"] = dict(
+                    patch, **discriminator_args.get("patchgan", {})
+                )
+            self.discriminator = build_discriminator(
+                names, channels=self.tokenizer.in_channels, args=discriminator_args
+            )
+        if feature_matching_weight > 0 and names == ["patchgan"]:
+            raise ValueError(
+                "TokenizerModule: feature_matching_weight needs a discriminator that returns "
+                "features (mpd, msd, msstft, mrd); PatchGAN returns logits only"
             )
         # Generator steps taken; checkpointed with the weights (a buffer), unlike global_step it
         # advances by exactly one per training batch.
@@ -190,6 +339,20 @@ class TokenizerModule(LightningModule):
             self.eval_num_tokens = sorted({int(c) for c in counts})
         else:
             self.eval_num_tokens = []
+        self.eval_num_codebooks: list[int] = []
+        if self.is_audio:
+            supported = self.tokenizer.supported_num_codebooks()
+            if eval_num_codebooks is None:
+                pick = {supported[0], supported[len(supported) // 2], supported[-1]}
+                self.eval_num_codebooks = sorted(pick) if len(supported) > 1 else []
+            else:
+                bad = [k for k in eval_num_codebooks if int(k) not in supported]
+                if bad:
+                    raise ValueError(
+                        f"TokenizerModule: eval_num_codebooks {bad} not supported by "
+                        f"{tokenizer!r} (supported: {supported})"
+                    )
+                self.eval_num_codebooks = sorted({int(k) for k in eval_num_codebooks})
 
     # ------------------------------------------------------------------ public helpers
     @property
@@ -268,8 +431,9 @@ class TokenizerModule(LightningModule):
     def _as_input(self, batch: Any) -> Tensor:
         x = batch[0] if isinstance(batch, list | tuple) else batch
         if not isinstance(x, Tensor):
+            layout = "(B, channels, samples)" if self.is_audio else "(B, 3, H, W)"
             raise TypeError(
-                f"TokenizerModule: expected batches of tensors (B, 3, H, W) in [-1, 1], got "
+                f"TokenizerModule: expected batches of tensors {layout} in [-1, 1], got "
                 f"{type(x).__name__}"
             )
         return x
@@ -322,8 +486,23 @@ class TokenizerModule(LightningModule):
         nll = hp.recon_weight * out["rec"]
         if self.perceptual is not None:
             nll = nll + hp.perceptual_weight * out["perceptual"]
+        if self.mel_loss is not None:
+            out["mel"] = self.mel_loss(x_hat, x)
+            if self.mel_weight > 0:
+                nll = nll + self.mel_weight * out["mel"]
+        if self.stft_loss is not None:
+            out["stft"] = self.stft_loss(x_hat, x)
+            nll = nll + hp.stft_weight * out["stft"]
         out["nll"] = nll
         return out
+
+    def _quality(self, x_hat: Tensor, x: Tensor) -> tuple[str, Tensor]:
+        """The headline per-batch quality metric: PSNR (images) or SI-SDR in dB (audio)."""
+        if self.is_audio:
+            from zoo.metrics.audio import si_sdr
+
+            return "si_sdr", si_sdr(x_hat.detach().float(), x.float()).mean()
+        return "psnr", psnr(x_hat, x).mean()
 
     # ------------------------------------------------------------------ training
     def training_step(self, batch: Any, batch_idx: int) -> None:
@@ -344,13 +523,24 @@ class TokenizerModule(LightningModule):
         losses = self._reconstruction_losses(x_hat, x)
         loss = losses["nll"] + hp.quantizer_weight * out.quantizer.loss
         if disc_active:
-            g_loss = generator_loss(self.discriminator(x_hat), kind=hp.disc_loss)
+            logits_fake, feats_fake = _judge(self.discriminator, x_hat)
+            # Averaged over sub-discriminators (EnCodec, sec. 3.4), so the weight does not
+            # depend on how many there are.
+            g_loss = torch.stack(
+                [generator_loss(lg, kind=hp.disc_loss) for lg in logits_fake]
+            ).mean()
             if hp.adaptive_disc_weight:
                 last = self._resolve_last_layer(x_hat)
                 w = adaptive_weight(losses["nll"], g_loss, last, max_weight=hp.adaptive_weight_max)
             else:
                 w = torch.ones((), device=x.device)
             loss = loss + hp.disc_weight * w * g_loss
+            if hp.feature_matching_weight > 0:
+                with torch.no_grad():
+                    _, feats_real = _judge(self.discriminator, x)
+                fm = feature_matching_loss(feats_real, feats_fake)
+                loss = loss + hp.feature_matching_weight * fm
+                logs["train/feature_matching"] = fm.detach()
             logs["train/g_loss"] = g_loss.detach()
             logs["train/adaptive_weight"] = w
         opt_g.zero_grad(set_to_none=True)
@@ -366,9 +556,14 @@ class TokenizerModule(LightningModule):
         if disc_active:
             opt_d = optimizers[1]
             self.toggle_optimizer(opt_d)
-            logits_real = self.discriminator(x.detach())
-            logits_fake = self.discriminator(x_hat.detach())
-            d_loss = discriminator_loss(logits_real, logits_fake, kind=hp.disc_loss)
+            logits_real, _ = _judge(self.discriminator, x.detach())
+            logits_fake, _ = _judge(self.discriminator, x_hat.detach())
+            d_loss = torch.stack(
+                [
+                    discriminator_loss(r, f, kind=hp.disc_loss)
+                    for r, f in zip(logits_real, logits_fake, strict=True)
+                ]
+            ).mean()
             opt_d.zero_grad(set_to_none=True)
             self.manual_backward(d_loss)
             if hp.grad_clip:
@@ -378,8 +573,8 @@ class TokenizerModule(LightningModule):
             opt_d.step()
             self.untoggle_optimizer(opt_d)
             logs["train/d_loss"] = d_loss.detach()
-            logs["train/logits_real"] = logits_real.detach().mean()
-            logs["train/logits_fake"] = logits_fake.detach().mean()
+            logs["train/logits_real"] = torch.stack([r.detach().mean() for r in logits_real]).mean()
+            logs["train/logits_fake"] = torch.stack([f.detach().mean() for f in logits_fake]).mean()
 
         logs["train/lr"] = float(opt_g.param_groups[0]["lr"])  # the LR this step used
         schedulers[0].step()
@@ -393,10 +588,12 @@ class TokenizerModule(LightningModule):
 
         logs["train/loss"] = loss.detach()
         logs["train/rec"] = losses["rec"].detach()
-        if "perceptual" in losses:
-            logs["train/perceptual"] = losses["perceptual"].detach()
+        for name in ("perceptual", "mel", "stft"):
+            if name in losses:
+                logs[f"train/{name}"] = losses[name].detach()
         logs["train/quantizer_loss"] = out.quantizer.loss.detach()
-        logs["train/psnr"] = psnr(x_hat, x).mean()
+        quality, value = self._quality(x_hat, x)
+        logs[f"train/{quality}"] = value
         logs["train/num_tokens"] = float(out.num_tokens or 0)
         # Quantizer metrics (usage, perplexity, ...) as q_*, the tokenizer's own as they are.
         logs.update({f"train/q_{k}": v.float() for k, v in out.quantizer.metrics.items()})
@@ -416,24 +613,61 @@ class TokenizerModule(LightningModule):
         tok = self._eval_tokenizer()
         out = tok(x)
         losses = self._reconstruction_losses(out.reconstruction, x)
+        quality, value = self._quality(out.reconstruction, x)
         logs = {
             "val/rec": losses["rec"],
-            "val/psnr": psnr(out.reconstruction, x).mean(),
+            f"val/{quality}": value,
             "val/quantizer_loss": out.quantizer.loss.detach().float(),
         }
-        if "perceptual" in losses:
-            logs["val/perceptual"] = losses["perceptual"]
+        for name in ("perceptual", "mel", "stft"):
+            if name in losses:
+                logs[f"val/{name}"] = losses[name]
         logs.update({f"val/q_{k}": v.float() for k, v in out.quantizer.metrics.items()})
         logs.update({f"val/{k}": v.float() for k, v in out.metrics.items()})
         rows = [x, out.reconstruction]
+        for k in self.eval_num_codebooks:
+            x_k = tok.detokenize(tok.tokenize(x, num_codebooks=k), length=x.shape[-1])
+            logs[f"val/mel@{k}"] = self.mel_loss(x_k, x)
         for k in self.eval_num_tokens:
             x_k = tok.detokenize(tok.tokenize(x, num_tokens=k))
             logs[f"val/psnr@{k}"] = psnr(x_k, x).mean()
             if k != tok.num_tokens:
                 rows.append(x_k)
         self.log_dict(logs, on_step=False, on_epoch=True, sync_dist=True, batch_size=x.shape[0])
-        if batch_idx == 0 and self.hparams.log_images and not self.trainer.sanity_checking:
-            self._log_image_grid(rows)
+        # fast_dev_run suppresses logging (and must leave nothing behind).
+        trainer = self.trainer
+        if (
+            batch_idx == 0
+            and self.hparams.log_images
+            and not trainer.sanity_checking
+            and not trainer.fast_dev_run
+        ):
+            if self.is_audio:
+                self._log_audio(x, out.reconstruction)
+            else:
+                self._log_image_grid(rows)
+
+    def _log_audio(self, x: Tensor, x_hat: Tensor) -> None:
+        """Originals and reconstructions as WAV files (TensorBoard ``add_audio`` when a
+        TensorBoard logger is attached) under ``<log_dir>/audio/step<N>/``."""
+        root = self.trainer.log_dir or self.trainer.default_root_dir
+        if not self.trainer.is_global_zero:
+            return
+        import soundfile as sf
+
+        n = min(self.hparams.log_images, x.shape[0])
+        step = int(self.step_count)
+        sr = self.tokenizer.sample_rate
+        folder = Path(root) / "audio" / f"step{step:08d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(n):
+            for tag, clip in (("original", x[i]), ("reconstruction", x_hat[i])):
+                wav = clip.detach().float().clamp(-1, 1).cpu()
+                sf.write(folder / f"{i:02d}_{tag}.wav", wav.T.numpy(), sr, subtype="PCM_16")
+                for logger in self.loggers:
+                    experiment = getattr(logger, "experiment", None)
+                    if hasattr(experiment, "add_audio"):
+                        experiment.add_audio(f"val/{tag}_{i}", wav.mean(0), step, sample_rate=sr)
 
     def _log_image_grid(self, rows: list[Tensor]) -> None:
         # trainer.log_dir is a collective call (it broadcasts from rank 0): every rank must ask.
@@ -463,6 +697,22 @@ class TokenizerModule(LightningModule):
             path = Path(root) / "images" / f"reconstructions_step{step:08d}.png"
             path.parent.mkdir(parents=True, exist_ok=True)
             save_image(grid, path)
+
+    def on_fit_start(self) -> None:
+        # A data module that declares its rate / channels must match the tokenizer's: a 16 kHz
+        # model fed 24 kHz clips would train on pitch-shifted audio without any error.
+        dm = getattr(self.trainer, "datamodule", None)
+        if not self.is_audio or dm is None:
+            return
+        for name in ("sample_rate", "channels"):
+            want = getattr(self.tokenizer, name)
+            got = getattr(dm, name, None)
+            if got is not None and int(got) != int(want):
+                raise ValueError(
+                    f"TokenizerModule: the data module's {name}={got} differs from the "
+                    f"tokenizer's {name}={want} ({self.hparams.tokenizer!r}); set "
+                    f"data.{name}: {want}"
+                )
 
     # ------------------------------------------------------------------ checkpoints
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
