@@ -3,6 +3,7 @@
     apt-get install -y --no-install-recommends tuxpaint-stamps-default warzone2100-music \\
         wesnoth-1.16-music fluidsynth openttd-openmsx planetblupi-music-midi
     python -m zoo.data.audio_corpus build data/audio --sample-rate 16000
+    python -m zoo.data.audio_corpus speech-eval data/audio data/speech_eval   # ~4 s speech clips
 
 writes mono 16-bit FLAC at the target rate into ``OUT/{train,val}/{speech,music,midi}/`` and a
 ``manifest.json`` (source path, licence, split group, duration of every file). The zoo itself
@@ -192,6 +193,61 @@ def build_audio_corpus(
     return path
 
 
+def build_speech_eval_set(
+    corpus_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    seconds: float = 4.0,
+    pause: float = 0.25,
+) -> Path:
+    """Speech evaluation clips from the corpus's held-out languages: each language's validation
+    recordings, in manifest order, joined with ``pause`` seconds of silence into clips of at
+    least ``seconds`` (the last, shorter remainder is kept if it holds >= 1 s).
+
+    Tux Paint recordings are single words or short phrases (median 1.1 s); STOI needs ~0.4 s of
+    speech after its silence removal and DNSMOS scores 9 s windows, so per-recording scores
+    would be undefined or meaningless. Every sample is still real recorded speech.
+    """
+    corpus_dir, out_dir = Path(corpus_dir), Path(out_dir)
+    manifest = json.loads((corpus_dir / "manifest.json").read_text())
+    sr = int(manifest["sample_rate"])
+    by_lang: dict[str, list[dict]] = {}
+    for f in manifest["files"]:
+        if f["kind"] == "speech" and f["split"] == "val":
+            by_lang.setdefault(f["group"], []).append(f)
+    if not by_lang:
+        raise FileNotFoundError(f"build_speech_eval_set: no validation speech in {corpus_dir}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    gap = np.zeros(int(pause * sr), dtype=np.float32)
+    written: list[dict] = []
+    for lang, files in sorted(by_lang.items()):
+        # Consecutive recordings until a group reaches `seconds`.
+        groups: list[list[dict]] = [[]]
+        total = 0
+        for f in files:
+            groups[-1].append(f)
+            total += round(f["seconds"] * sr) + len(gap)
+            if total >= seconds * sr:
+                groups.append([])
+                total = 0
+        for group in (g for g in groups if g):
+            parts = [
+                x for f in group for x in (sf.read(corpus_dir / f["out"], dtype="float32")[0], gap)
+            ]
+            clip = np.concatenate(parts)
+            if len(clip) < sr:
+                continue
+            name = f"{lang}_{sum(w['language'] == lang for w in written):03d}.flac"
+            sf.write(out_dir / name, clip, sr, subtype="PCM_16")
+            written.append({"file": name, "language": lang, "sources": [f["source"] for f in group],
+                            "seconds": round(len(clip) / sr, 3)})  # fmt: skip
+    meta = {"corpus": str(corpus_dir), "sample_rate": sr, "seconds": seconds, "pause": pause,
+            "clips": written}  # fmt: skip
+    path = out_dir / "manifest.json"
+    path.write_text(json.dumps(meta, indent=1))
+    return path
+
+
 def _main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m zoo.data.audio_corpus", description=__doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -204,7 +260,18 @@ def _main(argv: list[str] | None = None) -> int:
     b.add_argument("--no-midi", action="store_true", help="skip the FluidSynth MIDI renders")
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--workers", type=int, default=2)
+    e = sub.add_parser(
+        "speech-eval", help="join held-out-language recordings into ~4 s speech eval clips"
+    )
+    e.add_argument("corpus_dir")
+    e.add_argument("out_dir")
+    e.add_argument("--seconds", type=float, default=4.0)
     a = p.parse_args(argv)
+    if a.cmd == "speech-eval":
+        path = build_speech_eval_set(a.corpus_dir, a.out_dir, seconds=a.seconds)
+        clips = json.loads(path.read_text())["clips"]
+        print(f"{len(clips)} clips, {sum(c['seconds'] for c in clips) / 60:.1f} min -> {path}")
+        return 0
     path = build_audio_corpus(
         a.out_dir,
         sample_rate=a.sample_rate,

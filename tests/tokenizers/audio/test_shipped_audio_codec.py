@@ -1,0 +1,31 @@
+"""The shipped audio default `seanet_cpu_16khz.speech_music` loads offline and is trained."""
+
+from pathlib import Path
+
+import torch
+
+import zoo
+from zoo.data.audio import normalize_loudness, read_audio
+from zoo.losses import MultiResolutionMelLoss
+
+SPEECH = Path(__file__).resolve().parents[2] / "fixtures" / "speech_front_center_24k.flac"
+
+
+def test_shipped_codec_reconstructs_real_speech_far_better_than_untrained():
+    tok = zoo.load("seanet_cpu_16khz.speech_music").eval()
+    assert (tok.sample_rate, tok.channels, tok.frame_rate) == (16000, 1, 50.0)
+    assert tok.supported_num_codebooks() == list(range(1, 9)) and tok.bitrate() == 3200.0
+    # 24 kHz in: the model resamples when told the rate.
+    x24 = read_audio(SPEECH, sample_rate=24000, channels=1)[None]
+    codes = tok.tokenize(x24, sample_rate=24000, resample=True)
+    x = normalize_loudness(read_audio(SPEECH, sample_rate=16000, channels=1))[None]
+    assert codes.shape == (1, tok.num_frames(x.shape[-1]), 8)
+    mel = MultiResolutionMelLoss(sample_rate=16000)
+    torch.manual_seed(0)
+    untrained = zoo.create_tokenizer("seanet_cpu_16khz").eval()
+    with torch.no_grad():
+        trained_mel = float(mel(tok(x).reconstruction, x))
+        random_mel = float(mel(untrained(x).reconstruction, x))
+        one_codebook = tok.detokenize(tok.tokenize(x, num_codebooks=1), length=x.shape[-1])
+    assert trained_mel < 0.6 * random_mel, (trained_mel, random_mel)
+    assert float(mel(one_codebook, x)) < 0.7 * random_mel
