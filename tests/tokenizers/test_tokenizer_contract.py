@@ -25,7 +25,12 @@ def build(name: str, seed: int = 0):
 
 
 def example_input(tok, batch: int = 2, seed: int = 0) -> torch.Tensor:
-    """Real data in the tokenizer's layout: photo crops for images, recorded speech for audio."""
+    """Real data in the tokenizer's layout: photo crops for images, recorded speech for audio.
+
+    Images get the size whose token grid is the default ``token_shape()``. Audio gets a clip of
+    about one second whose length is NOT a multiple of the hop (audio tokenizers take any length
+    of at least one frame): expected token counts come from :func:`expected_token_shape`.
+    """
     if tok.modality == "image":
         if tok.input_size is not None:
             h, w = tok.input_size
@@ -41,13 +46,28 @@ def example_input(tok, batch: int = 2, seed: int = 0) -> torch.Tensor:
         clips = sorted(FIXTURES.glob("*.flac"))
         assert clips, f"no real audio fixture under {FIXTURES}"
         wav, _ = sf.read(clips[0], dtype="float32", always_2d=True)
-        mult = getattr(tok, "hop_length", None) or tok.input_multiple
-        mult = mult if isinstance(mult, int) else mult[0]
-        n = max(mult * 4, (min(wav.shape[0], 8000) // mult) * mult)
+        hop = tok.hop_length
+        # Whole frames minus one, plus about half a frame: never a multiple of the hop (> 1).
+        n = max(4, min(wav.shape[0], 8000) // hop - 1) * hop + (hop + 1) // 2
         x = torch.from_numpy(wav[:n].T.copy())[: tok.in_channels]
         starts = [(seed + i) * 97 for i in range(batch)]
         return torch.stack([x.roll(s, -1) for s in starts])
     raise NotImplementedError(f"add an example input for modality {tok.modality!r}")
+
+
+def expected_token_shape(tok, x: torch.Tensor) -> tuple[int, ...]:
+    """Token grid of input ``x``: ``token_shape()`` for images (fixed by the input size), the
+    frame count of the clip for audio."""
+    if tok.modality == "audio":
+        return (tok.num_frames(x.shape[-1]),)
+    return tok.token_shape()
+
+
+def decoded_shape(tok, x: torch.Tensor) -> tuple[int, ...]:
+    """Shape of ``detokenize(tokenize(x))``: audio decodes whole frames (``frames * hop``)."""
+    if tok.modality == "audio":
+        return (*x.shape[:-1], tok.num_frames(x.shape[-1]) * tok.hop_length)
+    return tuple(x.shape)
 
 
 def test_tiny_variants_exist():
@@ -60,15 +80,16 @@ def test_tokenize_shapes_and_round_trip(name):
     x = example_input(tok)
     codes = tok.tokenize(x)
     assert codes.dtype == torch.int64
-    assert codes.shape == (x.shape[0], *tok.token_shape(), tok.num_codebooks)
+    assert codes.shape == (x.shape[0], *expected_token_shape(tok, x), tok.num_codebooks)
     assert int(codes.min()) >= 0 and int(codes.max()) < tok.codebook_size
     with torch.no_grad():
         x_hat = tok.detokenize(codes)
         out = tok(x)
-    assert x_hat.shape == x.shape
+    assert x_hat.shape == decoded_shape(tok, x)
     assert torch.isfinite(x_hat).all()
     assert torch.equal(out.quantizer.codes, codes)
-    torch.testing.assert_close(x_hat, out.reconstruction, rtol=1e-5, atol=2e-5)
+    assert out.reconstruction.shape == x.shape  # forward trims audio to the input length
+    torch.testing.assert_close(x_hat[..., : x.shape[-1]], out.reconstruction, rtol=1e-5, atol=2e-5)
     assert tok.bits_per_item() == pytest.approx(
         math.prod(tok.token_shape()) * tok.quantizer.bits_per_token
     )

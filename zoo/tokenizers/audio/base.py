@@ -2,7 +2,7 @@
 
 Audio is ``(B, C, samples)`` float in ``[-1, 1]`` at the model's ``sample_rate``; codes are int64
 ``(B, frames, num_codebooks)``, one token per ``hop_length`` samples (``frame_rate`` tokens per
-second). Audio tokenizers differ from image ones in four ways, all handled here once:
+second). Audio tokenizers differ from image ones in five ways, all handled here once:
 
 - **any clip length** of at least one frame (``hop_length`` samples) is accepted. Tokens cover the
   clip rounded up to whole frames; ``detokenize`` returns ``frames * hop_length`` samples (pass
@@ -13,7 +13,11 @@ second). Audio tokenizers differ from image ones in four ways, all handled here 
   resamples (``torchaudio.functional.resample``); a mismatch without it is an error;
 - **chunked streaming** (``supports_streaming``): ``tokenize_stream`` / ``detokenize_stream`` take
   one chunk at a time and an explicit :class:`StreamState`; the concatenated outputs equal the
-  full-clip ``tokenize`` / ``detokenize`` (to float tolerance).
+  full-clip ``tokenize`` / ``detokenize`` (to float tolerance);
+- **input errors name the problem and the fix**: a wrong sample rate, an empty clip or one
+  shorter than a frame, NaN/Inf samples, a channel count the model does not take (stereo into a
+  mono model), another dtype or layout, samples outside ``[-1, 1]``, and codes outside
+  ``[0, codebook_size)`` or with no frames. Silence is valid input (pauses in real streams).
 
 ``num_tokens`` is the token count of one second of audio (``ceil(frame_rate)``), so
 ``bits_per_item()`` is the bitrate at all codebooks.
@@ -167,8 +171,21 @@ class AudioTokenizer(Tokenizer):
         approximately in ``[-1, 1]`` (not clamped). Gradients flow to the decoder.
         """
         self.validate_codes(codes)
+        if codes.shape[1] == 0:
+            raise ValueError(
+                f"{self._label}: got codes with 0 frames {tuple(codes.shape)}; detokenize needs "
+                "at least one frame"
+            )
+        total = codes.shape[1] * self.hop_length
+        if length is not None and (
+            isinstance(length, bool) or not isinstance(length, int) or not 0 < length <= total
+        ):
+            raise ValueError(
+                f"{self._label}: length must be an int in [1, {total}] ({codes.shape[1]} frames "
+                f"of {self.hop_length} samples), got {length!r}"
+            )
         audio = self.decode(self.quantizer.decode(codes))
-        return audio if length is None else audio[..., : int(length)]
+        return audio if length is None else audio[..., :length]
 
     def forward(self, x: Tensor, num_tokens: int | None = None) -> TokenizerOutput:
         """Training path: encode, quantize (straight-through, quantizer dropout), decode.
@@ -300,79 +317,150 @@ class AudioTokenizer(Tokenizer):
     # ------------------------------------------------------------------ validation
     def _prepare_input(self, x: Tensor, sample_rate: int | None, resample: bool) -> Tensor:
         if sample_rate is not None:
-            if isinstance(sample_rate, bool) or not isinstance(sample_rate, int | float):
-                raise TypeError(f"{self._label}: sample_rate must be a number, got {sample_rate!r}")
-            if int(sample_rate) != self.sample_rate:
+            rate = self._check_sample_rate(sample_rate)
+            if rate != self.sample_rate:
                 if not resample:
                     raise ValueError(
                         f"{self._label}: expects {self.sample_rate} Hz audio, got sample_rate="
-                        f"{int(sample_rate)}; resample it first (torchaudio.functional.resample("
-                        f"x, {int(sample_rate)}, {self.sample_rate})) or pass resample=True"
+                        f"{rate}; resample it first (torchaudio.functional.resample(x, {rate}, "
+                        f"{self.sample_rate})) or pass resample=True"
                     )
                 self._check_audio_tensor(x)
                 import torchaudio.functional as AF  # only needed on this path
 
-                x = AF.resample(x, int(sample_rate), self.sample_rate)
+                x = AF.resample(x, rate, self.sample_rate)
         elif resample:
-            raise ValueError(f"{self._label}: resample=True needs the input's sample_rate=")
+            raise ValueError(
+                f"{self._label}: resample=True needs the input's rate: tokenize(x, "
+                "sample_rate=<Hz of x>, resample=True)"
+            )
         self.validate_input(x)
         return x
 
+    def _check_sample_rate(self, sample_rate: Any) -> int:
+        if isinstance(sample_rate, bool) or not isinstance(sample_rate, int | float):
+            raise TypeError(
+                f"{self._label}: sample_rate must be the input's rate in Hz (an int), got "
+                f"{sample_rate!r}"
+            )
+        if not math.isfinite(sample_rate) or sample_rate <= 0 or sample_rate != int(sample_rate):
+            raise ValueError(
+                f"{self._label}: sample_rate must be a positive whole number of Hz, got "
+                f"{sample_rate!r}"
+            )
+        return int(sample_rate)
+
     def validate_input(self, x: Tensor) -> None:
-        """Raise TypeError/ValueError, naming expected vs got, unless ``x`` is a valid clip."""
+        """Raise TypeError/ValueError, naming the problem and the fix, unless ``x`` is a valid
+        clip: a ``(B, channels, samples)`` tensor of the model's float dtype with ``B >= 1``,
+        ``samples >= hop_length``, finite values in ``[-1, 1]`` (value checks only while
+        ``check_inputs``). Silence is valid."""
         self._check_audio_tensor(x)
-        super().validate_input(x)
+        if x.shape[0] == 0:
+            raise ValueError(f"{self._label}: got an empty batch, shape {tuple(x.shape)}")
+        self._check_input_size(tuple(x.shape[2:]))
+        if self.check_inputs:
+            self._check_values(x)
 
     def _check_audio_tensor(self, x: Tensor) -> None:
-        # Audio-specific hints before the generic checks of the base class.
+        """Type, dtype and layout of a clip or stream chunk (any length, values unchecked)."""
+        want = f"(B, {self.channels}, samples)"
         if not isinstance(x, Tensor):
+            hint = " (convert with torch.from_numpy)" if type(x).__name__ == "ndarray" else ""
             raise TypeError(
-                f"{self._label}: expected a torch.Tensor (B, {self.channels}, samples), got "
-                f"{type(x).__name__}"
+                f"{self._label}: expected a torch.Tensor {want}, got {type(x).__name__}{hint}"
             )
-        if x.ndim == 2:
+        dtype = self._model_dtype()
+        if not x.is_floating_point():
+            pcm = {
+                torch.int16: "x.float() / 32768 (int16 PCM)",
+                torch.int32: "x.float() / 2**31 (int32 PCM)",
+                torch.uint8: "(x.float() - 128) / 128 (8-bit PCM)",
+            }
+            fix = pcm.get(x.dtype, "x.float() after scaling the samples to [-1, 1]")
+            raise TypeError(
+                f"{self._label}: expected a floating-point audio tensor with values in [-1, 1], "
+                f"got dtype {x.dtype}; convert it with {fix}"
+            )
+        if x.dtype != dtype:
+            raise TypeError(
+                f"{self._label}: expected {dtype} audio (the model's dtype), got {x.dtype}; "
+                f"convert it with x.to({dtype})"
+                + (
+                    " (soundfile: sf.read(path, dtype='float32'))"
+                    if x.dtype == torch.float64 and dtype == torch.float32
+                    else ""
+                )
+            )
+        if x.ndim != 3:
+            hints = {
+                1: "; add batch and channel axes with x[None, None]",
+                2: "; add the channel axis with x.unsqueeze(1)",
+            }
             raise ValueError(
-                f"{self._label}: expected a 3-d audio tensor (B, {self.channels}, samples), got "
-                f"shape {tuple(x.shape)}; add the channel axis with x.unsqueeze(1)"
+                f"{self._label}: expected a 3-d audio tensor {want}, got shape "
+                f"{tuple(x.shape)}{hints.get(x.ndim, '')}"
             )
-        if x.ndim == 3 and x.shape[1] != self.channels:
-            hint = (
-                "mix down to mono with x.mean(1, keepdim=True)"
-                if self.channels == 1
-                else f"this model needs {self.channels} channels"
-            )
+        if x.shape[1] != self.channels:
+            if self.channels == 1:
+                hint = "mix down to mono with x.mean(1, keepdim=True)"
+            elif x.shape[1] == 1:
+                hint = f"repeat a mono clip with x.expand(-1, {self.channels}, -1)"
+            else:
+                hint = f"this model needs {self.channels} channels"
+            want_s, got_s = ("" if n == 1 else "s" for n in (self.channels, x.shape[1]))
             raise ValueError(
-                f"{self._label}: expected {self.channels} audio channels at dim 1 of "
-                f"(B, C, samples), got shape {tuple(x.shape)}; {hint}"
+                f"{self._label}: expected {self.channels} audio channel{want_s} at dim 1 of "
+                f"(B, C, samples), got {x.shape[1]} channel{got_s} (shape {tuple(x.shape)}); "
+                f"{hint}"
             )
-        if x.ndim != 3 or not x.is_floating_point():
-            super().validate_input(x)  # the generic message for other layouts and dtypes
+
+    def _model_dtype(self) -> torch.dtype:
+        param = next(self.parameters(), None)
+        return torch.get_default_dtype() if param is None else param.dtype
 
     def _check_values(self, x: Tensor) -> None:
         finite = torch.isfinite(x)
         if not finite.all():
+            b, c, t = (int(i) for i in (~finite).nonzero()[0])
             raise ValueError(
                 f"{self._label}: input contains NaN or Inf ({int((~finite).sum())} of {x.numel()} "
-                "values)"
+                f"values, the first at item {b}, channel {c}, sample {t}); repair the clip (e.g. "
+                "torch.nan_to_num(x)) or drop it"
             )
-        peak = float(x.abs().max())
+        peak = float(x.detach().abs().max())
         if peak > 1 + self.range_tolerance:
+            hint = (
+                "int16 PCM scale? divide by 32768"
+                if peak > 256
+                else "normalise it (x / x.abs().amax(-1, keepdim=True)) or clip it (x.clamp(-1, 1))"
+            )
             raise ValueError(
-                f"{self._label}: expected samples in [-1, 1], got peak {peak:.4g} (int16 PCM? "
-                "divide by 32768)"
+                f"{self._label}: expected samples in [-1, 1], got peak {peak:.4g}; {hint}"
             )
 
     def _check_input_size(self, sizes: tuple[int, ...]) -> None:
         (samples,) = sizes
+        frame = (
+            f"one frame ({self.hop_length} samples = "
+            f"{1000 * self.hop_length / self.sample_rate:g} ms at {self.sample_rate} Hz)"
+        )
+        if samples == 0:
+            raise ValueError(
+                f"{self._label}: got an empty clip (0 samples), shorter than {frame}; skip it or "
+                f"pass at least {self.hop_length} samples"
+            )
         if samples < self.hop_length:
             raise ValueError(
-                f"{self._label}: clip of {samples} samples is shorter than one frame "
-                f"({self.hop_length} samples = {1000 * self.hop_length / self.sample_rate:g} ms at "
-                f"{self.sample_rate} Hz); pad it to at least {self.hop_length} samples"
+                f"{self._label}: clip of {samples} samples is shorter than {frame}; pad it to at "
+                f"least {self.hop_length} samples (torch.nn.functional.pad(x, (0, "
+                f"{self.hop_length - samples})))"
             )
 
     def validate_codes(self, codes: Tensor) -> None:
-        """Codes ``(B, frames, k)`` with ``k`` in :meth:`supported_num_codebooks`, int dtype."""
+        """Codes ``(B, frames, k)``: integer dtype, ``k`` in :meth:`supported_num_codebooks`,
+        ``B >= 1``, values in ``[0, codebook_size)`` (while ``check_inputs``). ``frames`` may be 0
+        here (an empty stream chunk); :meth:`detokenize` needs at least one."""
         if not isinstance(codes, Tensor):
             raise TypeError(
                 f"{self._label}: expected a torch.Tensor of codes (B, frames, k), got "
@@ -381,16 +469,30 @@ class AudioTokenizer(Tokenizer):
         if codes.is_floating_point() or codes.is_complex() or codes.dtype == torch.bool:
             raise TypeError(
                 f"{self._label}: expected integer codes (B, frames, k), got dtype {codes.dtype}; "
-                "codes come from tokenize() as int64."
+                "codes come from tokenize() as int64 (convert with codes.long())."
             )
         allowed = self.supported_num_codebooks()
         if codes.ndim != 3 or codes.shape[-1] not in allowed:
+            hint = (
+                "; add the codebook axis with codes.unsqueeze(-1)"
+                if codes.ndim == 2 and allowed == [1]
+                else ""
+            )
             raise ValueError(
                 f"{self._label}: expected codes of shape (B, frames, k) with k in {allowed}, got "
-                f"{tuple(codes.shape)}"
+                f"{tuple(codes.shape)}{hint}"
             )
         if codes.shape[0] == 0:
             raise ValueError(f"{self._label}: got an empty batch of codes {tuple(codes.shape)}")
+        if self.check_inputs and codes.numel():
+            lo, hi = int(codes.min()), int(codes.max())
+            if lo < 0 or hi >= self.codebook_size:
+                raise ValueError(
+                    f"{self._label}: codes must lie in [0, {self.codebook_size}) (this model's "
+                    f"codebook size), got values in [{lo}, {hi}]; use codes from this model's "
+                    "tokenize() (codes of another model, or with an offset such as a language "
+                    "model's vocabulary shift, do not decode here)"
+                )
 
     def _check_num_codebooks(self, num_codebooks: int | None) -> int:
         allowed = self.supported_num_codebooks()
