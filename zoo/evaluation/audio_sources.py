@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from zoo.evaluation.sources import DataLog
+from zoo.evaluation.sources import DataLog, portable_path
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff")
 ALSA_DIR = Path("/usr/share/sounds/alsa")
@@ -107,7 +107,7 @@ class AudioFolderSource(AudioSource):
         self.root = root
 
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "path": str(self.root.resolve())}
+        return {**super().describe(), "path": portable_path(self.root)}
 
 
 def _tuxpaint_language(path: Path) -> str:

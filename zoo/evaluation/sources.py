@@ -109,7 +109,17 @@ class FolderSource(FileListSource):
         self.root = root
 
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "path": str(self.root.resolve())}
+        return {**super().describe(), "path": portable_path(self.root)}
+
+
+def portable_path(path: str | Path) -> str:
+    """``path`` relative to the working directory when it lies under it (so result files
+    written from a checkout do not record this machine's absolute paths), else absolute."""
+    resolved = Path(path).resolve()
+    try:
+        return resolved.relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return str(resolved)
 
 
 def skimage_photos() -> list[tuple[str, Path, str]]:
