@@ -42,7 +42,58 @@ from zoo.data.image import (
 from zoo.data.transforms import MultiScaleCrop
 
 
-class ImageDataModule(LightningDataModule):
+class _TokenizerDataModule(LightningDataModule):
+    """What both data modules share: lazily built datasets and their loaders (training:
+    shuffled unless iterable, last partial batch dropped so every step and every DDP rank sees
+    equal shapes; validation: in order). Subclasses define ``_train_dataset`` / ``_val_dataset``
+    and set ``batch_size``, ``val_batch_size``, ``num_workers`` hyperparameters."""
+
+    train_dataset: Dataset | None = None
+    val_dataset: Dataset | None = None
+
+    def _train_dataset(self) -> Dataset:
+        raise NotImplementedError  # abstract: each modality builds its own
+
+    def _val_dataset(self) -> Dataset | None:
+        raise NotImplementedError  # abstract: each modality builds its own
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_dataset is None:
+            self.train_dataset = self._train_dataset()
+        if self.val_dataset is None:
+            self.val_dataset = self._val_dataset()
+
+    def _world_size(self) -> int:
+        return self.trainer.world_size if self.trainer is not None else 1
+
+    def train_dataloader(self) -> DataLoader:
+        hp = self.hparams
+        iterable = isinstance(self.train_dataset, IterableDataset)
+        return DataLoader(
+            self.train_dataset,
+            batch_size=hp.batch_size,
+            shuffle=not iterable,
+            num_workers=hp.num_workers,
+            persistent_workers=hp.num_workers > 0,
+            pin_memory=torch.cuda.is_available(),
+            # Equal batch shapes every step (and equal step counts across DDP ranks).
+            drop_last=True,
+        )
+
+    def val_dataloader(self) -> DataLoader | list:
+        hp = self.hparams
+        if self.val_dataset is None:
+            return []
+        return DataLoader(
+            self.val_dataset,
+            batch_size=hp.val_batch_size or hp.batch_size,
+            shuffle=False,
+            num_workers=hp.num_workers,
+            persistent_workers=hp.num_workers > 0,
+        )
+
+
+class ImageDataModule(_TokenizerDataModule):
     """Random multi-scale training crops and fixed validation crops of photos.
 
     Args:
@@ -112,8 +163,6 @@ class ImageDataModule(LightningDataModule):
                 f"image_dir already provides one. Got {val_given + ['image_dir'] * bool(image_dir)}"
             )
         self.save_hyperparameters()
-        self.train_dataset: Dataset | None = None
-        self.val_dataset: Dataset | None = None
 
     def _crop(self, *, train: bool) -> MultiScaleCrop:
         hp = self.hparams
@@ -130,15 +179,6 @@ class ImageDataModule(LightningDataModule):
             min_gradient_energy=hp.min_gradient_energy,
             max_tries=hp.max_tries,
         )
-
-    def setup(self, stage: str | None = None) -> None:
-        if self.train_dataset is None:
-            self.train_dataset = self._train_dataset()
-        if self.val_dataset is None:
-            self.val_dataset = self._val_dataset()
-
-    def _world_size(self) -> int:
-        return self.trainer.world_size if self.trainer is not None else 1
 
     def _train_dataset(self) -> Dataset:
         hp = self.hparams
@@ -183,34 +223,8 @@ class ImageDataModule(LightningDataModule):
             files, self._crop(train=False), crops_per_image=hp.val_crops_per_image, seed=hp.seed
         )
 
-    def train_dataloader(self) -> DataLoader:
-        hp = self.hparams
-        iterable = isinstance(self.train_dataset, IterableDataset)
-        return DataLoader(
-            self.train_dataset,
-            batch_size=hp.batch_size,
-            shuffle=not iterable,
-            num_workers=hp.num_workers,
-            persistent_workers=hp.num_workers > 0,
-            pin_memory=torch.cuda.is_available(),
-            # Equal batch shapes every step (and equal step counts across DDP ranks).
-            drop_last=True,
-        )
 
-    def val_dataloader(self) -> DataLoader | list:
-        hp = self.hparams
-        if self.val_dataset is None:
-            return []
-        return DataLoader(
-            self.val_dataset,
-            batch_size=hp.val_batch_size or hp.batch_size,
-            shuffle=False,
-            num_workers=hp.num_workers,
-            persistent_workers=hp.num_workers > 0,
-        )
-
-
-class AudioDataModule(LightningDataModule):
+class AudioDataModule(_TokenizerDataModule):
     """Random training clips and fixed validation clips of audio files, at one sample rate.
 
     Exactly one training source:
@@ -287,17 +301,9 @@ class AudioDataModule(LightningDataModule):
         self.save_hyperparameters()
         self.sample_rate = int(sample_rate)
         self.channels = int(channels)
-        self.train_dataset: Dataset | None = None
-        self.val_dataset: Dataset | None = None
 
     def _samples(self, seconds: float) -> int:
         return max(1, round(seconds * self.sample_rate))
-
-    def setup(self, stage: str | None = None) -> None:
-        if self.train_dataset is None:
-            self.train_dataset = self._train_dataset()
-        if self.val_dataset is None:
-            self.val_dataset = self._val_dataset()
 
     def _split(self) -> tuple[list, list]:
         hp = self.hparams
@@ -312,7 +318,7 @@ class AudioDataModule(LightningDataModule):
         hp = self.hparams
         clip = self._samples(hp.clip_seconds)
         if hp.train_shards:
-            world = self.trainer.world_size if self.trainer is not None else 1
+            world = self._world_size()
             workers = max(1, hp.num_workers)
             n = shard_count(hp.train_shards)
             if n < world * workers:
@@ -361,29 +367,4 @@ class AudioDataModule(LightningDataModule):
             clip_samples=self._samples(hp.val_clip_seconds or hp.clip_seconds),
             clips_per_file=hp.val_clips_per_file,
             loudness_db=hp.loudness_db,
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        hp = self.hparams
-        iterable = isinstance(self.train_dataset, IterableDataset)
-        return DataLoader(
-            self.train_dataset,
-            batch_size=hp.batch_size,
-            shuffle=not iterable,
-            num_workers=hp.num_workers,
-            persistent_workers=hp.num_workers > 0,
-            pin_memory=torch.cuda.is_available(),
-            drop_last=True,
-        )
-
-    def val_dataloader(self) -> DataLoader | list:
-        hp = self.hparams
-        if self.val_dataset is None:
-            return []
-        return DataLoader(
-            self.val_dataset,
-            batch_size=hp.val_batch_size or hp.batch_size,
-            shuffle=False,
-            num_workers=hp.num_workers,
-            persistent_workers=hp.num_workers > 0,
         )
