@@ -221,6 +221,30 @@ def evaluate_codecs(
     return out, log
 
 
+def compare_metrics(
+    tokenizer: dict[str, float], codec: dict[str, float], metrics: Sequence[str]
+) -> dict[str, str]:
+    """Per metric present on both sides: is the tokenizer ``ahead``, ``tie`` or ``behind``."""
+    verdict = {}
+    for k in metrics:
+        a, b = tokenizer.get(k), codec.get(k)
+        if a is None or b is None:
+            continue
+        better = (a > b) if HIGHER_IS_BETTER.get(k, True) else (a < b)
+        verdict[k] = "ahead" if better else ("tie" if a == b else "behind")
+    return verdict
+
+
+def verdict_clauses(row: dict[str, Any]) -> str:
+    """``"ahead on PSNR (20.1 vs 19.3); behind on SSIM (...)"`` for one comparison row."""
+    parts = []
+    for k, verdict in row["tokenizer_is"].items():
+        a = format_value(row["tokenizer_metrics"][k], k)
+        b = format_value(row["codec_metrics"][k], k)
+        parts.append(f"{verdict} on {METRIC_LABELS.get(k, k)} ({a} vs {b})")
+    return "; ".join(parts)
+
+
 def compare_at_matched_rate(
     tokenizers: list[dict[str, Any]], codecs: dict[str, Any], metrics: Sequence[str]
 ) -> list[dict[str, Any]]:
@@ -235,13 +259,7 @@ def compare_at_matched_rate(
                     if abs(e["target_bits_per_image"] - p["bits_per_image"]) < 1e-9
                 )
                 matched = m["fraction_within_tolerance"] == 1.0
-                verdict = {}
-                for k in metrics:
-                    a, b = p["metrics"].get(k), m["metrics"].get(k)
-                    if a is None or b is None:
-                        continue
-                    better = (a > b) if HIGHER_IS_BETTER.get(k, True) else (a < b)
-                    verdict[k] = "ahead" if better else ("tie" if a == b else "behind")
+                verdict = compare_metrics(p["metrics"], m["metrics"], metrics)
                 rows.append(
                     {
                         "tokenizer": tok["name"],
@@ -428,23 +446,19 @@ def rate_distortion_markdown(rd: dict[str, Any]) -> str:
                 )
     lines += [markdown_table(header, rows), "## Verdict", ""]
     for row in rd["comparison"]:
-        parts = []
-        for k, verdict in row["tokenizer_is"].items():
-            a = format_value(row["tokenizer_metrics"][k], k)
-            b = format_value(row["codec_metrics"][k], k)
-            parts.append(f"{verdict} on {METRIC_LABELS.get(k, k)} ({a} vs {b})")
+        clauses = verdict_clauses(row)
         where = (
             f"`{row['tokenizer']}` at {row['num_tokens']} tokens ({row['bits_per_pixel']:.4f} bpp)"
         )
         codec = variant_label(row["codec"])
         if row["rate_matched"]:
-            lines.append(f"- {where} vs {codec}: " + "; ".join(parts) + ".")
+            lines.append(f"- {where} vs {codec}: {clauses}.")
         else:
             ratio = row["codec_bits_per_pixel"] / row["bits_per_pixel"]
             lines.append(
                 f"- {where} vs {codec}: the codec could not match this rate for every image (it "
                 f"used {row['codec_bits_per_pixel']:.4f} bpp on average, {ratio:.2f}x the "
-                "tokenizer's rate); at that rate the tokenizer is " + "; ".join(parts) + "."
+                f"tokenizer's rate); at that rate the tokenizer is {clauses}."
             )
     lines += ["", "## Codec quality sweep", ""]
     sweep_rows = [

@@ -36,9 +36,10 @@ from zoo.evaluation.protocol import (
     utc_now,
     validate_result,
 )
+from zoo.evaluation.rate_distortion import compare_metrics, verdict_clauses
 from zoo.evaluation.reconstruct import resolve_device
 from zoo.evaluation.sources import DataLog
-from zoo.metrics import HIGHER_IS_BETTER, METRIC_LABELS, create_metrics
+from zoo.metrics import METRIC_LABELS, create_metrics
 from zoo.metrics.audio import AudioMetric, expand_audio_metric_names
 
 #: Default Opus bitrates of the curve, kbps (per clip; opusenc's range is 6-256 per channel).
@@ -175,13 +176,7 @@ def compare_audio_at_matched_rate(
         for p in tok["points"]:
             for c, res in codecs.items():
                 m = _matched_entry(res, p["measured_bitrate_kbps"])
-                verdict = {}
-                for k in metrics:
-                    a, b = p["metrics"].get(k), m["metrics"].get(k)
-                    if a is None or b is None:
-                        continue
-                    better = (a > b) if HIGHER_IS_BETTER.get(k, True) else (a < b)
-                    verdict[k] = "ahead" if better else ("tie" if a == b else "behind")
+                verdict = compare_metrics(p["metrics"], m["metrics"], metrics)
                 rows.append(
                     {
                         "tokenizer": tok["name"],
@@ -368,24 +363,20 @@ def audio_rate_distortion_markdown(rd: dict[str, Any]) -> str:
         )
     lines += [markdown_table(header, rows), "## Verdict", ""]
     for row in rd["comparison"]:
-        parts = []
-        for k, verdict in row["tokenizer_is"].items():
-            a = format_value(row["tokenizer_metrics"][k], k)
-            b = format_value(row["codec_metrics"][k], k)
-            parts.append(f"{verdict} on {METRIC_LABELS.get(k, k)} ({a} vs {b})")
+        clauses = verdict_clauses(row)
         where = (
             f"`{row['tokenizer']}` at {row['num_codebooks']} codebook(s) "
             f"({row['bitrate_kbps']:.3f} kbps)"
         )
         codec = variant_label(row["codec"])
         if row["rate_matched"]:
-            lines.append(f"- {where} vs {codec}: " + "; ".join(parts) + ".")
+            lines.append(f"- {where} vs {codec}: {clauses}.")
         else:
             ratio = row["codec_kbps"] / row["bitrate_kbps"]
             lines.append(
                 f"- {where} vs {codec}: the codec could not match this rate for every clip (it "
                 f"used {row['codec_kbps']:.3f} kbps, {ratio:.2f}x the tokenizer's rate); at that "
-                "rate the tokenizer is " + "; ".join(parts) + "."
+                f"rate the tokenizer is {clauses}."
             )
     lines += ["", "## Opus bitrate sweep", ""]
     sweep_rows = [

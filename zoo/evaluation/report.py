@@ -93,14 +93,22 @@ def leaderboard_entries(result: dict[str, Any], source: str = "") -> list[dict[s
         ]
     if schema == RATE_DISTORTION_SCHEMA:
         pid = protocol_id(result)
+
+        def entry(name: str, codec: str | None, points: list[dict[str, Any]]) -> dict[str, Any]:
+            return {
+                "name": name,
+                "codec": codec,
+                "protocol": pid,
+                "modality": modality,
+                "points": points,
+            }
+
         if audio:
             out = [
-                {
-                    "name": t["name"],
-                    "codec": None,
-                    "protocol": pid,
-                    "modality": modality,
-                    "points": [
+                entry(
+                    t["name"],
+                    None,
+                    [
                         {
                             "num_tokens": f"{p['num_codebooks']} cb",
                             "kbps": p["measured_bitrate_kbps"],
@@ -108,56 +116,28 @@ def leaderboard_entries(result: dict[str, Any], source: str = "") -> list[dict[s
                         }
                         for p in t["points"]
                     ],
-                }
+                )
                 for t in result["tokenizers"]
             ]
-            for codec, res in result["codecs"].items():
-                pts = [
-                    {
-                        "num_tokens": f"{e['setting_kbps']:g} kbps",
-                        "kbps": e["payload_kbps"],
-                        "metrics": e["metrics"],
-                    }
+            sweep = [
+                (codec, [
+                    {"num_tokens": f"{e['setting_kbps']:g} kbps", "kbps": e["payload_kbps"],
+                     "metrics": e["metrics"]}
                     for e in res["sweep"]
-                ]
-                out.append(
-                    {
-                        "name": variant_label(codec),
-                        "codec": codec,
-                        "protocol": pid,
-                        "modality": modality,
-                        "points": pts,
-                    }
-                )
-            return out
-        out = [
-            {
-                "name": t["name"],
-                "codec": None,
-                "protocol": pid,
-                "modality": modality,
-                "points": t["points"],
-            }
-            for t in result["tokenizers"]
-        ]
-        for codec, res in result["codecs"].items():
-            pts = [
-                {
-                    "num_tokens": f"q {e['quality']:g}",
-                    "bits_per_pixel": e["bits_per_pixel"],
-                    "metrics": e["metrics"],
-                }
-                for e in res["sweep"]
-            ]
-            out.append(
-                {
-                    "name": variant_label(codec),
-                    "codec": codec,
-                    "protocol": pid,
-                    "modality": modality,
-                    "points": pts,
-                }
-            )
+                ])
+                for codec, res in result["codecs"].items()
+            ]  # fmt: skip
+        else:
+            out = [entry(t["name"], None, t["points"]) for t in result["tokenizers"]]
+            sweep = [
+                (codec, [
+                    {"num_tokens": f"q {e['quality']:g}", "bits_per_pixel": e["bits_per_pixel"],
+                     "metrics": e["metrics"]}
+                    for e in res["sweep"]
+                ])
+                for codec, res in result["codecs"].items()
+            ]  # fmt: skip
+        out += [entry(variant_label(codec), codec, pts) for codec, pts in sweep]
         return out
     raise ValueError(
         f"{source or 'result'}: unknown schema {schema!r}; expected a file written by "
