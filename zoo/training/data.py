@@ -63,6 +63,28 @@ class _TokenizerDataModule(LightningDataModule):
         if self.val_dataset is None:
             self.val_dataset = self._val_dataset()
 
+    @staticmethod
+    def _check_one_source(sources: dict[str, object], who: str) -> None:
+        given = [k for k, v in sources.items() if v]
+        if len(given) != 1:
+            raise ValueError(
+                f"{who}: set exactly one training source of {list(sources)}, got {given or 'none'}"
+            )
+
+    def _streams(self) -> int:
+        """Webdataset streams (ranks x workers); each needs at least one shard, checked here."""
+        hp = self.hparams
+        workers = max(1, hp.num_workers)
+        streams = self._world_size() * workers
+        n = shard_count(hp.train_shards)
+        if n < streams:
+            raise ValueError(
+                f"{type(self).__name__}: {n} webdataset shards cannot feed {self._world_size()} "
+                f"ranks x {workers} workers; every worker needs at least one shard (use more "
+                "shards or fewer num_workers)"
+            )
+        return streams
+
     def _world_size(self) -> int:
         return self.trainer.world_size if self.trainer is not None else 1
 
@@ -150,12 +172,7 @@ class ImageDataModule(_TokenizerDataModule):
             "train_dir": train_dir,
             "image_dir": image_dir,
         }
-        given = [k for k, v in sources.items() if v]
-        if len(given) != 1:
-            raise ValueError(
-                f"ImageDataModule: set exactly one training source of {list(sources)}, got "
-                f"{given or 'none'}"
-            )
+        self._check_one_source(sources, "ImageDataModule")
         val_given = [k for k, v in {"val_cache": val_cache, "val_dir": val_dir}.items() if v]
         if len(val_given) > 1 or (image_dir and val_given):
             raise ValueError(
@@ -185,15 +202,7 @@ class ImageDataModule(_TokenizerDataModule):
         if hp.train_cache:
             return CropCacheDataset(hp.train_cache, crop_size=hp.crop_size, train=True)
         if hp.train_shards:
-            workers = max(1, hp.num_workers)
-            streams = self._world_size() * workers
-            n = shard_count(hp.train_shards)
-            if n < streams:
-                raise ValueError(
-                    f"ImageDataModule: {n} webdataset shards cannot feed {self._world_size()} "
-                    f"ranks x {workers} workers; every worker needs at least one shard (use more "
-                    "shards or fewer num_workers)"
-                )
+            streams = self._streams()
             return webdataset_images(
                 hp.train_shards,
                 crop=self._crop(train=True),
@@ -282,12 +291,7 @@ class AudioDataModule(_TokenizerDataModule):
     ) -> None:
         super().__init__()
         sources = {"train_dir": train_dir, "train_shards": train_shards, "audio_dir": audio_dir}
-        given = [k for k, v in sources.items() if v]
-        if len(given) != 1:
-            raise ValueError(
-                f"AudioDataModule: set exactly one training source of {list(sources)}, got "
-                f"{given or 'none'}"
-            )
+        self._check_one_source(sources, "AudioDataModule")
         if audio_dir and val_dir:
             raise ValueError(
                 "AudioDataModule: audio_dir already provides a validation split; drop val_dir "
@@ -318,20 +322,13 @@ class AudioDataModule(_TokenizerDataModule):
         hp = self.hparams
         clip = self._samples(hp.clip_seconds)
         if hp.train_shards:
-            world = self._world_size()
-            workers = max(1, hp.num_workers)
-            n = shard_count(hp.train_shards)
-            if n < world * workers:
-                raise ValueError(
-                    f"AudioDataModule: {n} webdataset shards cannot feed {world} ranks x "
-                    f"{workers} workers; every worker needs at least one shard"
-                )
+            streams = self._streams()
             return webdataset_audio(
                 hp.train_shards,
                 sample_rate=self.sample_rate,
                 channels=self.channels,
                 clip_samples=clip,
-                samples_per_epoch=math.ceil(hp.samples_per_epoch / (world * workers)),
+                samples_per_epoch=math.ceil(hp.samples_per_epoch / streams),
                 loudness_db=hp.loudness_db,
                 min_rms_db=hp.min_rms_db,
                 max_tries=hp.max_tries,
