@@ -55,7 +55,7 @@ class ImageSource:
         self.spec = spec
 
     def __iter__(self) -> Iterator[tuple[str, bytes | BadImageError]]:  # pragma: no cover
-        raise NotImplementedError
+        raise NotImplementedError  # abstract: each source kind yields its own items
 
     def __len__(self) -> int:  # pragma: no cover - sources with a known length override it
         raise TypeError(f"{type(self).__name__} has no length")
