@@ -13,9 +13,9 @@ Examples::
 
 Every tokenizer is evaluated (or its reconstruct result read). Images: every codec's quality is
 searched per image to hit each tokenizer's bits per image (within --tolerance, default 5%), and
-a quality sweep draws each codec's curve. Audio: every clip is coded with Opus (opus-tools,
-hard CBR) at the setting whose packet payload matches each tokenizer bitrate in kbps, and an
---opus-sweep of bitrates draws its curve. Writes ``rd.json``, ``rd.md`` (tables and a plain
+a quality sweep draws each codec's curve. Audio: every clip is coded with Opus (libopus through
+PyAV, hard CBR) at the setting whose packet payload matches each tokenizer bitrate in kbps, and
+an --opus-sweep of bitrates draws its curve. Writes ``rd.json``, ``rd.md`` (tables and a plain
 ahead/behind statement per rate) and ``rd.png`` (metric vs bits per pixel or kbps).
 """
 

@@ -1,75 +1,118 @@
-"""Opus (RFC 6716) through Debian's opus-tools, and the bitrate search that matches a budget.
+"""Opus (RFC 6716) through PyAV, and the bitrate search that matches a budget.
 
-Opus is run as the command-line tools ``opusenc`` / ``opusdec`` (``apt-get install
-opus-tools``): the clip is written at the model's rate as a float32 WAV, coded with
-``opusenc --hard-cbr --bitrate K`` (20 ms frames, complexity 10, no comment padding), decoded
-with ``opusdec --rate 48000 --float`` (Opus always decodes at 48 kHz internally) and resampled
-back to the model's rate with soxr (very high quality), trimmed to the clip's length and clipped
-to [-1, 1].
+Opus runs in-process through PyAV (``av``, a dependency of the package): its wheels bundle
+FFmpeg built with libopus, so no system binary is needed. The clip is handed to FFmpeg's
+``libopus`` encoder at the model's rate (or, for rates libopus does not take -- it takes 8, 12,
+16, 24 and 48 kHz -- resampled to 48 kHz with soxr first), coded in hard CBR at the given bitrate
+(``vbr=off``, 20 ms frames, ``compression_level`` 10, ``application=audio``) into an Ogg Opus
+stream in memory, decoded back at 48 kHz (Opus always decodes at 48 kHz) by FFmpeg's built-in
+Opus decoder, and resampled to the model's rate with soxr (very high quality), trimmed to the
+clip's length and clipped to [-1, 1]. The built-in decoder, not FFmpeg's libopus decoder wrapper:
+the wrapper's output measured one 48 kHz sample ahead of the input here, the built-in decoder's is
+sample-aligned (both decoders honour the stream's pre-skip).
 
 The rate is measured from the Ogg stream itself: the payload of the audio packets (the two
 header packets and the Ogg container left out, as a tokenizer's rate counts only its codes) over
 the clip's duration; the whole-file rate is reported next to it. In hard-CBR mode every 20 ms
 packet has the same size, so the payload rate is the setting plus the few packets that cover the
 encoder's look-ahead (6.5 ms) and the last partial frame; :func:`match_opus_rate` corrects the
-setting so that the payload rate lands within the tolerance of the target. opusenc accepts 6 to
-256 kbps per channel: targets below that range are reported as unreachable, with the rate
-actually used.
+setting so that the payload rate lands within the tolerance of the target.
 
-Opus chooses its mode (SILK, CELT or hybrid) and bandwidth itself (no ``--speech`` / ``--music``
-hint), as a default encoder would; quality is therefore not monotone at every step of bitrate
-(on 8 kHz speech, 10 kbps can score below 8 kbps), and a sweep shows the codec's real curve.
+Reachable range: 6 to 256 kbps per channel. FFmpeg's libopus encoder refuses anything above 256
+kbps per channel and below 0.5 kbps; between 0.5 and 6 kbps it codes, but 6 kbps is the lowest
+rate Opus is specified for (RFC 6716, section 1) and the range opus-tools' ``opusenc`` allowed
+when this protocol was first measured, so targets below 6 kbps per channel are reported as
+unreachable, with the rate actually used.
+
+Opus chooses its mode (SILK, CELT or hybrid) and bandwidth itself (no speech / music hint), as a
+default encoder would; quality is therefore not monotone at every step of bitrate (on 8 kHz
+speech, 10 kbps can score below 8 kbps), and a sweep shows the codec's real curve.
 """
 
 from __future__ import annotations
 
+import ctypes
 import functools
-import shutil
-import subprocess
-import tempfile
+import io
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 
-#: opusenc's bitrate range, kbps per channel.
+#: The reachable bitrate range, kbps per channel (see the module docstring).
 OPUS_MIN_KBPS = 6.0
 OPUS_MAX_KBPS = 256.0
-#: Opus' decoding rate; the tools resample anything else.
+#: Opus' decoding rate.
 OPUS_RATE = 48000
-#: Fixed encoder options (besides --bitrate), recorded in results.
-OPUS_OPTIONS = ("--hard-cbr", "--framesize", "20", "--comp", "10", "--padding", "0")
+#: Input rates libopus codes directly; anything else is resampled to 48 kHz first.
+OPUS_INPUT_RATES = (8000, 12000, 16000, 24000, 48000)
+#: Fixed libopus encoder options (besides the bitrate), recorded in results.
+OPUS_OPTIONS = {
+    "vbr": "off",  # hard CBR: every packet of a clip has the same size
+    "frame_duration": "20",  # ms
+    "compression_level": "10",  # libopus complexity
+    "application": "audio",
+}
+#: What installs the Opus codec.
+OPUS_INSTALL_HINT = "pip install av (its wheels bundle FFmpeg with libopus)"
 
 
-def require_opus_tools() -> tuple[str, str]:
-    """Paths of ``opusenc`` and ``opusdec``; FileNotFoundError naming the package otherwise."""
-    enc, dec = shutil.which("opusenc"), shutil.which("opusdec")
-    if enc is None or dec is None:
-        missing = [n for n, p in (("opusenc", enc), ("opusdec", dec)) if p is None]
-        raise FileNotFoundError(
-            f"Opus comparison needs {' and '.join(missing)} on PATH: apt-get install opus-tools "
-            "(Debian/Ubuntu), or leave Opus out of the comparison"
-        )
-    return enc, dec
+def require_opus() -> ModuleType:
+    """The ``av`` module, with FFmpeg's libopus encoder; ImportError saying how to get it."""
+    try:
+        import av
+    except ImportError as err:
+        raise ImportError(
+            f"Opus comparison needs PyAV: {OPUS_INSTALL_HINT}, or leave Opus out of the comparison"
+        ) from err
+    try:
+        av.codec.Codec("libopus", "w")
+    except Exception as err:  # an FFmpeg built without libopus
+        raise ImportError(
+            f"Opus comparison needs FFmpeg's libopus encoder, which this PyAV ({av.__version__}, "
+            f"FFmpeg {av.ffmpeg_version_info}) lacks: {OPUS_INSTALL_HINT} from PyPI"
+        ) from err
+    return av
 
 
 @functools.cache
 def opus_version() -> str:
-    """First line of ``opusenc --version`` (tools and libopus version)."""
-    enc, _ = require_opus_tools()
-    out = subprocess.run([enc, "--version"], capture_output=True, text=True, check=False)
-    return (out.stdout or out.stderr).splitlines()[0].strip()
+    """libopus, PyAV and FFmpeg versions, e.g. ``"libopus 1.6.1, PyAV 18.1.0, FFmpeg 8.1.2"``."""
+    av = require_opus()
+    return (
+        f"{_libopus_version(av)}, PyAV {av.__version__}, FFmpeg {av.ffmpeg_version_info} "
+        "(libopus encoder, built-in Opus decoder)"
+    )
+
+
+def _libopus_version(av: ModuleType) -> str:
+    """``opus_get_version_string()`` of the libopus bundled with the PyAV wheel."""
+    pkg = Path(av.__file__).resolve().parent
+    for folder in (pkg.parent / "av.libs", pkg / ".dylibs", pkg.parent / "av.libs" / "bin"):
+        for lib in sorted(folder.glob("*opus*")) if folder.is_dir() else []:
+            try:
+                fn = ctypes.CDLL(str(lib)).opus_get_version_string
+            except (OSError, AttributeError):
+                continue
+            fn.restype = ctypes.c_char_p
+            return fn().decode()
+    return "libopus (version not readable)"
 
 
 def opus_settings() -> dict[str, Any]:
     """What a result records about the Opus runs."""
+    options = ", ".join(f"{k}={v}" for k, v in OPUS_OPTIONS.items())
     return {
         "codec": "opus",
         "tools": opus_version(),
-        "encoder": "opusenc --bitrate K " + " ".join(OPUS_OPTIONS),
-        "decoder": f"opusdec --rate {OPUS_RATE} --float, then soxr VHQ to the model's rate",
-        "input": "float32 WAV at the model's rate and channels",
+        "encoder": f"libopus bitrate=K kbps, {options} (Ogg Opus, in memory)",
+        "encoder_options": dict(OPUS_OPTIONS),
+        "decoder": f"FFmpeg's Opus decoder at {OPUS_RATE} Hz (float), then soxr VHQ to the "
+        "model's rate",
+        "input": "float32 at the model's rate and channels (soxr VHQ to 48 kHz first for rates "
+        f"libopus does not take; it takes {', '.join(str(r) for r in OPUS_INPUT_RATES)} Hz)",
         "rate": "payload of the audio packets over the clip duration (Ogg container and the "
         "two header packets excluded; whole-file rate reported as file_kbps)",
         "bitrate_range_kbps_per_channel": [OPUS_MIN_KBPS, OPUS_MAX_KBPS],
@@ -128,7 +171,7 @@ class OpusCoded:
     """One clip coded and decoded with Opus."""
 
     audio: np.ndarray  # float32 (channels, samples) at the model's rate, in [-1, 1]
-    setting_kbps: float  # the --bitrate given to opusenc
+    setting_kbps: float  # the bitrate given to the encoder
     payload_bytes: int
     file_bytes: int
     num_packets: int
@@ -146,54 +189,52 @@ class OpusCoded:
 def opus_round_trip(audio: np.ndarray, sample_rate: int, bitrate_kbps: float) -> OpusCoded:
     """Code ``audio`` float32 ``(channels, samples)`` in [-1, 1] at ``sample_rate`` with Opus at
     ``bitrate_kbps`` (hard CBR) and decode it back to the same rate and length."""
-    import soundfile as sf
     import soxr
 
-    enc, dec = require_opus_tools()
+    av = require_opus()
     if audio.ndim != 2 or audio.shape[1] == 0:
         raise ValueError(f"opus: expected audio (channels, samples), got shape {audio.shape}")
     channels, length = audio.shape
+    if channels not in (1, 2):
+        raise ValueError(f"opus: mono or stereo audio only, got {channels} channels")
     lo, hi = OPUS_MIN_KBPS * channels, OPUS_MAX_KBPS * channels
     if not lo <= bitrate_kbps <= hi:
         raise ValueError(
-            f"opus: opusenc takes {lo:g} to {hi:g} kbps for {channels} channel(s), got "
+            f"opus: the protocol codes {lo:g} to {hi:g} kbps for {channels} channel(s), got "
             f"{bitrate_kbps:g}"
         )
-    with tempfile.TemporaryDirectory(prefix="zoo-opus-") as tmp:
-        src, coded, out = Path(tmp) / "in.wav", Path(tmp) / "coded.opus", Path(tmp) / "out.wav"
-        sf.write(src, np.ascontiguousarray(audio.T), int(sample_rate), subtype="FLOAT")
-        for cmd in (
-            [
-                enc,
-                "--quiet",
-                "--bitrate",
-                f"{bitrate_kbps:.3f}",
-                *OPUS_OPTIONS,
-                str(src),
-                str(coded),
-            ],
-            [dec, "--quiet", "--rate", str(OPUS_RATE), "--float", str(coded), str(out)],
-        ):
-            run = subprocess.run(cmd, capture_output=True, text=True, check=False)
-            if run.returncode != 0:
-                raise RuntimeError(
-                    f"opus: {Path(cmd[0]).name} failed (exit {run.returncode}): "
-                    f"{run.stderr.strip()[-500:]}"
-                )
-        data = coded.read_bytes()
-        decoded, rate = sf.read(out, dtype="float32", always_2d=True)
-    stream = parse_ogg_opus(data)
-    if rate != sample_rate:
-        decoded = soxr.resample(decoded, rate, int(sample_rate), quality="VHQ")
+    setting = float(f"{bitrate_kbps:.3f}")
+    pcm = np.ascontiguousarray(audio.T, dtype=np.float32)  # (samples, channels)
+    rate = int(sample_rate)
+    if rate not in OPUS_INPUT_RATES:
+        pcm, rate = soxr.resample(pcm, rate, OPUS_RATE, quality="VHQ").astype(np.float32), OPUS_RATE
+    layout = "mono" if channels == 1 else "stereo"
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="ogg") as container:
+        stream = container.add_stream("libopus", rate=rate, layout=layout)
+        stream.bit_rate = round(setting * 1000)
+        stream.options = dict(OPUS_OPTIONS)
+        frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="flt", layout=layout)
+        frame.sample_rate, frame.pts = rate, 0
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            container.mux(packet)
+    data = buf.getvalue()
+    with av.open(io.BytesIO(data), "r", format="ogg") as container:
+        frames = [f.to_ndarray() for f in container.decode(audio=0)]  # fltp (channels, n)
+        decoded_rate = container.streams.audio[0].codec_context.sample_rate
+    decoded = np.concatenate(frames, axis=1).T.astype(np.float32)
+    stream_info = parse_ogg_opus(data)
+    if decoded_rate != sample_rate:
+        decoded = soxr.resample(decoded, decoded_rate, int(sample_rate), quality="VHQ")
     decoded = decoded[:length]
     if decoded.shape[0] < length:
         decoded = np.pad(decoded, ((0, length - decoded.shape[0]), (0, 0)))
     return OpusCoded(
         audio=np.ascontiguousarray(np.clip(decoded, -1.0, 1.0).T, dtype=np.float32),
-        setting_kbps=float(f"{bitrate_kbps:.3f}"),
-        payload_bytes=sum(stream.audio_packet_bytes),
+        setting_kbps=setting,
+        payload_bytes=sum(stream_info.audio_packet_bytes),
         file_bytes=len(data),
-        num_packets=len(stream.audio_packet_bytes),
+        num_packets=len(stream_info.audio_packet_bytes),
         seconds=length / sample_rate,
     )
 
@@ -205,7 +246,7 @@ class OpusMatch:
     coded: OpusCoded
     target_kbps: float
     within_tolerance: bool
-    reachable: bool  # False when the target lies outside opusenc's range
+    reachable: bool  # False when the target lies outside the reachable range
 
     @property
     def relative_error(self) -> float:
@@ -223,8 +264,8 @@ def match_opus_rate(
     """Code ``audio`` with the Opus setting whose payload rate is closest to ``target_kbps``.
 
     Starts at the target and rescales the setting by ``target / measured`` until the payload
-    rate is within ``tolerance / 4`` (at most ``max_steps`` encodes); targets outside opusenc's
-    range are coded at the nearest end of it and reported as unreachable.
+    rate is within ``tolerance / 4`` (at most ``max_steps`` encodes); targets outside the
+    reachable range are coded at the nearest end of it and reported as unreachable.
     """
     if not target_kbps > 0:
         raise ValueError(f"opus: target_kbps must be positive, got {target_kbps}")

@@ -24,7 +24,7 @@ from zoo.evaluation.audio_codecs import (
     match_opus_rate,
     opus_round_trip,
     opus_settings,
-    require_opus_tools,
+    require_opus,
 )
 from zoo.evaluation.audio_sources import AudioRule, iter_audio_clips, open_audio_source
 from zoo.evaluation.codecs import variant_label
@@ -42,7 +42,7 @@ from zoo.evaluation.sources import DataLog
 from zoo.metrics import METRIC_LABELS, create_metrics
 from zoo.metrics.audio import AudioMetric, expand_audio_metric_names
 
-#: Default Opus bitrates of the curve, kbps (per clip; opusenc's range is 6-256 per channel).
+#: Default Opus bitrates of the curve, kbps (per clip; the reachable range is 6-256 per channel).
 DEFAULT_OPUS_SWEEP = (6, 8, 12, 16, 24, 32)
 #: The audio codecs a rate-distortion comparison can run.
 AUDIO_CODECS = ("opus",)
@@ -86,12 +86,12 @@ def evaluate_opus(
 
     Returns ``({"settings", "matched": [...], "sweep": [...]}, data log)``.
     """
-    require_opus_tools()  # fail before reading any data
+    require_opus()  # fail before reading any data
     lo, hi = OPUS_MIN_KBPS * rule.channels, OPUS_MAX_KBPS * rule.channels
     bad = [b for b in sweep if not lo <= b <= hi]
     if bad:
         raise ValueError(
-            f"--opus-sweep {bad}: opusenc takes {lo:g} to {hi:g} kbps for {rule.channels} "
+            f"--opus-sweep {bad}: Opus is measured at {lo:g} to {hi:g} kbps for {rule.channels} "
             "channel(s)"
         )
     targets = sorted({round(float(t), 9) for t in targets_kbps})
