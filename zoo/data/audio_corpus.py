@@ -1,7 +1,10 @@
 """The CPU-scale speech + music corpus, built from audio that Debian packages install.
 
+``build`` needs Debian packages (the sources, and FluidSynth + a SoundFont for the MIDI renders;
+``--no-midi`` leaves the last four out) and stops, naming what is missing, without them::
+
     apt-get install -y --no-install-recommends tuxpaint-stamps-default warzone2100-music \\
-        wesnoth-1.16-music fluidsynth openttd-openmsx planetblupi-music-midi
+        wesnoth-1.16-music fluidsynth timgm6mb-soundfont openttd-openmsx planetblupi-music-midi
     python -m zoo.data.audio_corpus build data/audio --sample-rate 16000
     python -m zoo.data.audio_corpus speech-eval data/audio data/speech_eval   # ~4 s speech clips
 
@@ -30,6 +33,7 @@ import glob
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -56,6 +60,36 @@ LICENSES = {
     "planetblupi": "GPL-3.0 (Planet Blupi), rendered with TimGM6mb (GPL-2.0)",
 }
 DEFAULT_VAL_LANGUAGES = ("lt", "nl", "ml")
+#: Debian package -> what ``build`` needs from it (a glob of source files, a file or a program).
+PACKAGES = {
+    "tuxpaint-stamps-default": TUXPAINT,
+    "warzone2100-music": WARZONE,
+    "wesnoth-1.16-music": WESNOTH,
+}
+MIDI_PACKAGES = {
+    "fluidsynth": "fluidsynth",  # the program, looked up on PATH
+    "timgm6mb-soundfont": SOUNDFONT,
+    "openttd-openmsx": MIDI[0],
+    "planetblupi-music-midi": MIDI[1],
+}
+
+
+def apt_command(*, midi: bool = True) -> str:
+    """The exact command that installs every package ``build`` needs."""
+    names = [*PACKAGES, *(MIDI_PACKAGES if midi else ())]
+    return "apt-get install -y --no-install-recommends " + " ".join(names)
+
+
+def missing_packages(*, midi: bool = True) -> dict[str, str]:
+    """``{package: what is missing}`` for the packages ``build`` needs (empty when all there)."""
+    missing = {}
+    for package, need in {**PACKAGES, **(MIDI_PACKAGES if midi else {})}.items():
+        if "/" not in need:
+            if shutil.which(need) is None:
+                missing[package] = f"program {need!r} not on PATH"
+        elif not glob.glob(need, recursive=True):
+            missing[package] = f"no {need}"
+    return missing
 
 
 @dataclass
@@ -151,15 +185,16 @@ def build_audio_corpus(
     workers: int = 2,
 ) -> Path:
     """Build the corpus into ``out_dir`` (see the module docstring); returns the manifest path."""
+    missing = missing_packages(midi=midi)
+    if missing:
+        what = "; ".join(f"{p} ({why})" for p, why in missing.items())
+        hint = " (or build without the MIDI renders: --no-midi)" if midi else ""
+        raise FileNotFoundError(
+            f"build_audio_corpus: the corpus sources are Debian packages, and these are missing: "
+            f"{what}. Install them with `{apt_command(midi=midi)}`{hint}"
+        )
     root = Path(out_dir)
     items, skipped = _plan(val_languages=val_languages, val_every=val_every, seed=seed, midi=midi)
-    if not items:
-        raise FileNotFoundError(
-            "build_audio_corpus: none of the DATA.md audio sources is installed; run "
-            "`apt-get install -y --no-install-recommends tuxpaint-stamps-default "
-            "warzone2100-music wesnoth-1.16-music fluidsynth openttd-openmsx "
-            "planetblupi-music-midi`"
-        )
     root.mkdir(parents=True, exist_ok=True)
     jobs = [(it, str(root), sample_rate, music_seconds, seed) for it in items]
     done: list[Item] = []
@@ -249,9 +284,20 @@ def build_speech_eval_set(
 
 
 def _main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m zoo.data.audio_corpus", description=__doc__)
+    p = argparse.ArgumentParser(
+        prog="python -m zoo.data.audio_corpus",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = p.add_subparsers(dest="cmd", required=True)
-    b = sub.add_parser("build", help="decode, resample and split the corpus into OUT_DIR")
+    b = sub.add_parser(
+        "build",
+        help="decode, resample and split the corpus into OUT_DIR (needs Debian packages)",
+        description="Needs Debian packages (it stops, naming what is missing, without them); "
+        f"install them with:\n\n    {apt_command()}\n\n--no-midi needs all but "
+        f"{' '.join(MIDI_PACKAGES)}.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     b.add_argument("out_dir")
     b.add_argument("--sample-rate", type=int, default=16000)
     b.add_argument("--music-seconds", type=float, default=90.0, help="excerpt per track (0: all)")

@@ -198,11 +198,21 @@ def verify_photo_set(out_dir: str | Path) -> list[str]:
 
 
 def _main(argv: list[str] | None = None) -> int:
+    needs = "`build` needs the Debian wallpaper packages (it stops, naming the missing photos, "
+    needs += f"without them); install them with:\n\n    {APT_HINT}\n"
+    raw = argparse.RawDescriptionHelpFormatter  # keeps the apt command on one line
     p = argparse.ArgumentParser(
-        prog="python -m zoo.data.photos", description=__doc__.split("\n")[0]
+        prog="python -m zoo.data.photos",
+        description=f"{__doc__.splitlines()[0]}\n\n{needs}",
+        formatter_class=raw,
     )
     sub = p.add_subparsers(dest="cmd", required=True)
-    b = sub.add_parser("build", help="copy the photos into OUT_DIR/{train,val} + manifest.json")
+    b = sub.add_parser(
+        "build",
+        help="copy the photos into OUT_DIR/{train,val} + manifest.json (needs Debian packages)",
+        description=needs,
+        formatter_class=raw,
+    )
     b.add_argument("out_dir")
     b.add_argument("--link", action="store_true", help="symlink instead of copying")
     c = sub.add_parser("cache", help="pre-extract random training crops into a safetensors file")
