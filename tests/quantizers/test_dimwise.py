@@ -219,7 +219,7 @@ _WORKER = textwrap.dedent(
     from zoo.quantizers.dimwise import DimwiseQuantizer
     rank, init_file, out = int(sys.argv[1]), sys.argv[2], sys.argv[3]
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
-    data = torch.load(out + ".data")
+    data = torch.load(out + ".data", weights_only=True)
     shard = data[:100] if rank == 0 else data[100:]   # unequal shards
     q = DimwiseQuantizer(dim=data.shape[-1]).fit(shard)
     torch.save({"mean": q.mean, "std": q.std, "n": q.num_samples}, f"{out}.{rank}")
@@ -246,7 +246,7 @@ def test_fit_all_reduces_over_ranks(tmp_path: Path):
         assert p.returncode == 0, err.decode()
     full = DimwiseQuantizer(dim=4).fit(data)
     for rank in range(2):
-        got = torch.load(f"{out}.{rank}")
+        got = torch.load(f"{out}.{rank}", weights_only=True)
         torch.testing.assert_close(got["mean"], full.mean, rtol=1e-6, atol=1e-6)
         torch.testing.assert_close(got["std"], full.std, rtol=1e-6, atol=1e-6)
         assert int(got["n"]) == 700

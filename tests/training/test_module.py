@@ -88,7 +88,7 @@ def test_resume_continues_step_count_and_optimizer_state(tmp_path, photo_dir):
     trainer.fit(module, datamodule=ImageDataModule(**data_args(photo_dir)))
     assert int(module.step_count) == 4 and trainer.global_step == 8
     mid = ckpt_dir / "epoch=0-step=4.ckpt"
-    saved = torch.load(mid, map_location="cpu", weights_only=False)
+    saved = torch.load(mid, map_location="cpu", weights_only=True)
     assert saved["global_step"] == 4 and int(saved["state_dict"]["step_count"]) == 2
 
     class Capture(Callback):
@@ -123,7 +123,7 @@ def test_checkpoint_reloads_without_config_and_export_loads_with_zoo(tmp_path, p
     trainer.fit(module, datamodule=ImageDataModule(**data_args(photo_dir)))
     path = tmp_path / "run.ckpt"
     trainer.save_checkpoint(path)
-    state = torch.load(path, map_location="cpu", weights_only=False)["state_dict"]
+    state = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
     # Frozen perceptual features are not stored; EMA weights and the step counter are.
     assert not any(k.startswith("perceptual.") for k in state)
     assert any(k.startswith("ema_tokenizer.") for k in state)

@@ -33,6 +33,7 @@ import torch
 from huggingface_hub import ModelCard, PyTorchModelHubMixin
 from torch import Tensor, nn
 
+from zoo._io import atomic_dir
 from zoo.outputs import TokenizerOutput
 from zoo.quantizers import Quantizer
 
@@ -396,6 +397,33 @@ class Tokenizer(
                 "mixin; pass JSON-able values (lists/dicts/numbers/strings) only."
             )
         return {"architecture": self.architecture, **{p: args[p] for p in params}}
+
+    def save_pretrained(  # type: ignore[override]
+        self,
+        save_directory: str | Path,
+        *,
+        config: dict[str, Any] | None = None,
+        repo_id: str | None = None,
+        push_to_hub: bool = False,
+        model_card_kwargs: dict[str, Any] | None = None,
+        **push_to_hub_kwargs: Any,
+    ) -> str | None:
+        """Write ``model.safetensors`` + ``config.json`` + ``README.md`` into ``save_directory``.
+
+        The save is atomic (:func:`zoo._io.atomic_dir`): the three files are written into a
+        temporary sibling folder, which then takes the folder's place, so a failed or killed save
+        leaves the previous save loadable, and a re-save replaces all three files, the model card
+        included. Other files in the folder are left alone. ``push_to_hub=True`` then uploads it
+        (to ``repo_id``, default the folder's name); see :meth:`push_to_hub`.
+        """
+        self.get_config()  # fail before touching anything
+        with atomic_dir(save_directory) as tmp:
+            super().save_pretrained(tmp, config=config, model_card_kwargs=model_card_kwargs)
+        if not push_to_hub:
+            return None
+        kwargs = dict(push_to_hub_kwargs, **({"config": config} if config is not None else {}))
+        repo_id = repo_id or Path(save_directory).name
+        return self.push_to_hub(repo_id, model_card_kwargs=model_card_kwargs, **kwargs)
 
     def _save_pretrained(self, save_directory: Path) -> None:
         """Write ``model.safetensors`` and ``config.json`` (the mixin then writes README.md)."""

@@ -3,51 +3,71 @@
     python -m zoo.training.export runs/titok_cpu_flex/checkpoints/last.ckpt out/titok_cpu_flex
 
 writes ``model.safetensors`` + ``config.json`` + ``README.md``; ``zoo.load(out_dir)`` reads it.
+The export is atomic (written into a temporary sibling folder that then takes ``out_dir``'s
+place), refuses to replace an earlier export unless ``--overwrite`` is given, and reads only local
+checkpoints, unpickled with ``weights_only=True``.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 
+from zoo._io import OutputPathError, atomic_dir, check_output_paths, refuse_urls
+from zoo.tokenizers.base import CONFIG_NAME, WEIGHTS_NAME
 from zoo.training.module import TokenizerModule
 
+#: The files an export writes.
+EXPORT_FILES = (WEIGHTS_NAME, CONFIG_NAME, "README.md")
 
-def export_checkpoint(ckpt_path: str, out_dir: str, *, half: bool = False) -> str:
+
+def export_checkpoint(
+    ckpt_path: str, out_dir: str, *, half: bool = False, overwrite: bool = False
+) -> str:
     """Load a ``TokenizerModule`` checkpoint on CPU; export its (EMA) tokenizer to ``out_dir``.
 
     ``half=True`` stores float32 weights as float16 (half the size, e.g. for weights shipped as
-    package data); loading casts them back into the float32 model.
+    package data); loading casts them back into the float32 model. An existing export in
+    ``out_dir`` is replaced only with ``overwrite=True`` (:class:`zoo._io.OutputPathError`
+    otherwise); other files there are left alone.
     """
-    module = TokenizerModule.load_from_checkpoint(ckpt_path, map_location="cpu")
-    out = module.export(out_dir)
-    if half:
-        _to_float16(Path(out) / "model.safetensors")
+    ckpt_path = refuse_urls(ckpt_path, "checkpoint")
+    out = Path(out_dir)
+    check_output_paths([out / n for n in EXPORT_FILES], inputs=[ckpt_path], overwrite=overwrite)
+    module = TokenizerModule.load_from_checkpoint(ckpt_path, map_location="cpu", weights_only=True)
+    with atomic_dir(out) as tmp:
+        module.export(tmp)
+        if half:
+            _to_float16(tmp / WEIGHTS_NAME)
     return str(out)
 
 
 def _to_float16(path: Path) -> None:
     tensors = load_file(path)
     half = {k: v.half() if v.dtype == torch.float32 else v for k, v in tensors.items()}
-    tmp = path.with_suffix(".tmp")
-    save_file(half, tmp, metadata={"format": "pt"})
-    os.replace(tmp, path)  # atomic: a crash never leaves a truncated weights file
+    save_file(half, path, metadata={"format": "pt"})  # inside the export's temporary folder
 
 
 def _main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
-        prog="python -m zoo.training.export", description=__doc__.split("\n")[1]
+        prog="python -m zoo.training.export", description=__doc__.split("\n")[0]
     )
-    p.add_argument("checkpoint", help="a .ckpt written by train.py fit")
+    p.add_argument("checkpoint", help="a .ckpt written by train.py fit (a local file)")
     p.add_argument("out_dir", help="folder to write model.safetensors + config.json + README.md")
     p.add_argument("--half", action="store_true", help="store float weights as float16")
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier export in OUT_DIR")
     args = p.parse_args(argv)
-    print(export_checkpoint(args.checkpoint, args.out_dir, half=args.half))
+    try:
+        out = export_checkpoint(
+            args.checkpoint, args.out_dir, half=args.half, overwrite=args.overwrite
+        )
+    except (OutputPathError, ValueError) as err:
+        raise SystemExit(f"{p.prog}: {err}") from None
+    print(out)
     return 0
 
 

@@ -33,6 +33,7 @@ import torch
 from lightning.pytorch import LightningModule
 from torch import Tensor, nn
 
+from zoo._io import refuse_urls
 from zoo.losses import (
     GAN_LOSSES,
     RECONSTRUCTION_LOSSES,
@@ -367,9 +368,34 @@ class TokenizerModule(LightningModule):
         tok = self.export_tokenizer
         was_training = tok.training
         tok.eval()
-        tok.save_pretrained(path, **save_kwargs)
-        tok.train(was_training)
+        try:
+            tok.save_pretrained(path, **save_kwargs)  # atomic: see Tokenizer.save_pretrained
+        finally:
+            tok.train(was_training)
         return path
+
+    @classmethod
+    def load_from_checkpoint(  # type: ignore[override]
+        cls,
+        checkpoint_path: str | Path,
+        map_location: Any = None,
+        hparams_file: str | Path | None = None,
+        strict: bool | None = None,
+        weights_only: bool = True,
+        **kwargs: Any,
+    ) -> TokenizerModule:
+        """Lightning's ``load_from_checkpoint`` for a local file, unpickling with
+        ``weights_only=True`` (tensors and plain containers only); URLs are refused, since
+        Lightning fetches them and unpickles them with ``weights_only=False`` by default."""
+        path = refuse_urls(checkpoint_path, "checkpoint")
+        return super().load_from_checkpoint(
+            path,
+            map_location=map_location,
+            hparams_file=hparams_file,
+            strict=strict,
+            weights_only=weights_only,
+            **kwargs,
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         """Reconstruction of ``x`` (input layout, [-1, 1]) by the live tokenizer."""

@@ -1,0 +1,200 @@
+"""No data is lost or overwritten by accident: atomic saves (even under kill -9), re-saves that
+replace every file, no URL checkpoints, and command-line tools that never write over their inputs
+nor over existing files without --overwrite."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import safetensors.torch
+import torch
+
+import zoo
+from zoo import _io
+from zoo.training.module import TokenizerModule
+
+ROOT = Path(__file__).resolve().parents[2]
+MODEL = "seanet_test"
+
+
+def _tokenizer(value: float):
+    tok = zoo.create_tokenizer(MODEL)
+    with torch.no_grad():
+        for p in tok.parameters():
+            p.fill_(value)
+    return tok
+
+
+def _first_weight(folder: Path) -> float:
+    return float(next(iter(zoo.load(folder).parameters())).detach().flatten()[0])
+
+
+def _litter(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.parent.iterdir() if p.name != folder.name)
+
+
+# ------------------------------------------------------------------------------- atomic saves
+def test_failed_save_keeps_the_previous_save(tmp_path, monkeypatch):
+    folder = tmp_path / "tok"
+    _tokenizer(1.0).save_pretrained(folder)
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(safetensors.torch, "save_model", broken)
+    with pytest.raises(OSError, match="disk full"):
+        _tokenizer(2.0).save_pretrained(folder)
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before  # config.json included
+    assert _first_weight(folder) == 1.0
+    assert _litter(folder) == []
+
+
+def test_resave_replaces_every_file_and_keeps_other_files(tmp_path):
+    folder = tmp_path / "tok"
+    _tokenizer(1.0).save_pretrained(folder, model_card_kwargs={"description": "first save"})
+    (folder / "notes.txt").write_text("mine")
+    _tokenizer(2.0).save_pretrained(folder, model_card_kwargs={"description": "second save"})
+    card = (folder / "README.md").read_text()
+    assert "second save" in card and "first save" not in card
+    assert _first_weight(folder) == 2.0
+    assert (folder / "notes.txt").read_text() == "mine"
+    assert _litter(folder) == []
+    # A folder holding only a previous save is swapped whole.
+    (folder / "notes.txt").unlink()
+    _tokenizer(3.0).save_pretrained(folder)
+    assert _first_weight(folder) == 3.0 and _litter(folder) == []
+
+
+_KILLED_SAVE = """
+import sys, time
+import safetensors.torch, torch, zoo
+
+tok = zoo.create_tokenizer(sys.argv[2])
+with torch.no_grad():
+    for p in tok.parameters():
+        p.fill_(2.0)
+
+def slow_save(model, filename, *args, **kwargs):
+    with open(filename, "wb") as f:
+        f.write(b"half a weights file")
+    print("writing", filename, flush=True)
+    time.sleep(120)
+
+safetensors.torch.save_model = slow_save
+tok.save_pretrained(sys.argv[1])
+"""
+
+
+def test_kill_9_during_save_keeps_the_previous_save(tmp_path):
+    folder = tmp_path / "tok"
+    _tokenizer(1.0).save_pretrained(folder)
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_SAVE, str(folder), MODEL],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        line = proc.stdout.readline()  # the save is in the middle of writing the weights
+        assert line.startswith("writing"), line
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert _first_weight(folder) == 1.0  # config.json, weights and card of the last save
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "README.md",
+        "config.json",
+        "model.safetensors",
+    ]
+    # What the killed save leaves is its own recognisable temporary folder ...
+    (left,) = _litter(folder)
+    assert left.startswith(f".tok.tmp-{proc.pid}-")
+    # ... which the next save removes.
+    _tokenizer(3.0).save_pretrained(folder)
+    assert _first_weight(folder) == 3.0 and _litter(folder) == []
+
+
+def test_atomic_file_keeps_the_old_file_on_error(tmp_path):
+    path = tmp_path / "r.json"
+    _io.atomic_write_json(path, {"a": 1})
+    with pytest.raises(TypeError):
+        _io.atomic_write_json(path, {"a": object()})
+    with pytest.raises(RuntimeError), _io.atomic_file(path) as tmp:
+        tmp.write_text('{"a": ')
+        raise RuntimeError("crash while writing")
+    assert json.loads(path.read_text()) == {"a": 1}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json"]
+
+
+# ------------------------------------------------------------------------------- checkpoints
+def test_checkpoint_urls_are_refused():
+    for url in ("https://example.com/last.ckpt", "http://x/y.ckpt", "s3://bucket/last.ckpt"):
+        with pytest.raises(ValueError, match="is a URL; only local files are read"):
+            TokenizerModule.load_from_checkpoint(url)
+        with pytest.raises(SystemExit, match="is a URL"):
+            from zoo.training import export
+
+            export._main([url, "out"])
+    assert _io.refuse_urls("runs/last.ckpt") == "runs/last.ckpt"
+
+
+def test_no_torch_load_without_weights_only_true():
+    offenders = []
+    for folder in ("zoo", "eval", "benchmarks", "tests"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            if path == Path(__file__).resolve():
+                continue
+            for n, line in enumerate(path.read_text().splitlines(), 1):
+                calls = ("torch.load(", "load_from_checkpoint(", "pl_load(", "_load(")
+                if any(c in line for c in calls) and "weights_only=False" in line:
+                    offenders.append(f"{path.relative_to(ROOT)}:{n}")
+                if "torch.load(" in line and "weights_only=True" not in line:
+                    offenders.append(f"{path.relative_to(ROOT)}:{n}")
+    assert not offenders, offenders
+
+
+def _train_args(tmp_path: Path) -> list[str]:
+    import numpy as np
+    from PIL import Image
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(2):
+        Image.fromarray(np.full((48, 48, 3), 40 * i, np.uint8)).save(photos / f"{i}.png")
+    return [
+        "fit",
+        "--config", str(ROOT / "configs" / "image" / "vqgan_cpu_f8.yaml"),
+        "--config", str(ROOT / "configs" / "trainer" / "cpu_smoke.yaml"),
+        "--model.tokenizer_args", json.dumps({"image_size": 32, "ch": 8, "z_channels": 8}),
+        "--data.train_cache", "null",
+        "--data.train_dir", str(photos), "--data.val_dir", str(photos),
+        "--data.crop_size", "32", "--data.min_short_side", "32", "--data.max_short_side", "48",
+        "--data.val_short_side", "40",
+    ]  # fmt: skip
+
+
+def test_train_refuses_url_checkpoints_and_existing_exports(tmp_path, monkeypatch):
+    import importlib.util
+
+    monkeypatch.chdir(tmp_path)
+    spec = importlib.util.spec_from_file_location("zoo_train_script", ROOT / "train.py")
+    train = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(train)
+    args = _train_args(tmp_path)
+    with pytest.raises(SystemExit, match="--ckpt_path 'https://example.com/last.ckpt' is a URL"):
+        train.cli_main([*args, "--ckpt_path", "https://example.com/last.ckpt"])
+    export = tmp_path / "export"
+    _tokenizer(1.0).save_pretrained(export)
+    with pytest.raises(SystemExit, match="already exist; pass --export_overwrite true"):
+        train.cli_main([*args, "--export_dir", str(export)])
+    assert _first_weight(export) == 1.0
