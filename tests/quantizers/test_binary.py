@@ -493,7 +493,7 @@ def test_codebook_entropy_is_global_across_ranks(tmp_path):
         ({"dim": 18, "entropy_mode": "exact"}, r"LFQ: entropy_mode='exact'.*dim <= 16, got dim=18"),
         ({"dim": 6, "entropy_mode": "full"}, r"LFQ: entropy_mode must be 'group' or 'exact'"),
         ({"dim": 6, "bit_order": "big"}, r"LFQ: bit_order must be 'msb' or 'lsb', got 'big'"),
-        ({"dim": 6, "temperature": 0.0}, r"LFQ: temperature must be a positive number"),
+        ({"dim": 6, "temperature": 0.0}, r"LFQ: temperature must be > 0"),
         ({"dim": 6, "entropy_chunk_size": 0}, r"LFQ: entropy_chunk_size must be >= 1"),
     ],
 )

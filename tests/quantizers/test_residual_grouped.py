@@ -165,7 +165,7 @@ def test_residual_train_eval_reaches_the_levels(rvq):
 @pytest.mark.parametrize(
     "kwargs, error, match",
     [
-        ({"num_quantizers": 0}, ValueError, "num_quantizers must be >= 1"),
+        ({"num_quantizers": 0}, ValueError, r"num_quantizers must be in \[1, 1024\]"),
         (
             {"num_quantizers": 2, "quantizer_dropout": 1.5},
             ValueError,
@@ -263,7 +263,7 @@ def test_grouped_dim_must_be_divisible():
             dim=8,
             quantizer_kwargs={"dim": 3, "codebook_size": 4},
         )
-    with pytest.raises(ValueError, match=r"GroupedQuantizer: groups must be >= 1"):
+    with pytest.raises(ValueError, match=r"GroupedQuantizer: groups must be in \[1, 4096\]"):
         create_quantizer("grouped", quantizer="fsq", groups=0, quantizer_kwargs={"levels": [3]})
 
 

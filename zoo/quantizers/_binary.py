@@ -38,7 +38,6 @@ All entropies are in nats.
 
 from __future__ import annotations
 
-import math
 from typing import Literal
 
 import torch
@@ -49,6 +48,8 @@ from torch.autograd.function import once_differentiable
 from zoo.outputs import QuantizerOutput
 from zoo.quantizers._utils import (
     all_reduce_mean,
+    check_int,
+    check_number,
     code_usage_metrics,
     entropy,
     is_distributed,
@@ -271,11 +272,11 @@ class BinaryQuantizer(Quantizer):
     ) -> None:
         super().__init__()
         who = type(self).__name__
-        dim = int(dim)
-        if dim < 1:
-            raise ValueError(f"{who}: dim must be >= 1, got {dim}")
-        group_size = default_group_size(dim) if group_size is None else int(group_size)
-        if not 1 <= group_size <= MAX_GROUP_BITS or dim % group_size:
+        dim = check_int(who, "dim", dim)
+        if group_size is not None:
+            group_size = check_int(who, "group_size", group_size, high=MAX_GROUP_BITS)
+        group_size = default_group_size(dim) if group_size is None else group_size
+        if dim % group_size:
             raise ValueError(
                 f"{who}: group_size must divide dim={dim} and lie in [1, {MAX_GROUP_BITS}], got "
                 f"group_size={group_size}; the default is the largest such divisor "
@@ -291,12 +292,16 @@ class BinaryQuantizer(Quantizer):
                 f"{who}: entropy_mode='exact' enumerates all 2**dim codes and is limited to "
                 f"dim <= {MAX_GROUP_BITS}, got dim={dim}; use entropy_mode='group'."
             )
-        if not (temperature > 0 and math.isfinite(temperature)):
-            raise ValueError(f"{who}: temperature must be a positive number, got {temperature}")
-        if not (level > 0 and math.isfinite(level)):
-            raise ValueError(f"{who}: the codebook level must be positive, got {level}")
-        if entropy_chunk_size is not None and int(entropy_chunk_size) < 1:
-            raise ValueError(f"{who}: entropy_chunk_size must be >= 1, got {entropy_chunk_size}")
+        check_number(who, "temperature", temperature, low=0.0, low_open=True)
+        check_number(who, "the codebook level (codebook_scale)", level, low=0.0, low_open=True)
+        for name, value in (
+            ("entropy_loss_weight", entropy_loss_weight),
+            ("diversity_gamma", diversity_gamma),
+            ("commitment_weight", commitment_weight),
+        ):
+            check_number(who, name, value, low=0.0)
+        if entropy_chunk_size is not None:
+            check_int(who, "entropy_chunk_size", entropy_chunk_size)
 
         self.dim = dim
         self.group_size = group_size

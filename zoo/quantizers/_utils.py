@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import math
+import numbers
+
 import torch
 import torch.distributed as dist
 from torch import Tensor
+
+#: Largest codebook of one int64 code: sums and offsets of codes must not overflow int64.
+MAX_CODEBOOK_BITS = 62
+MAX_CODEBOOK_SIZE = 1 << MAX_CODEBOOK_BITS
 
 # Histograms larger than this many bins are not built for usage metrics (2^128 codebooks).
 MAX_HISTOGRAM_BINS = 1 << 22
@@ -89,3 +96,92 @@ def code_usage_metrics(codes: Tensor, codebook_size: int, prefix: str = "") -> d
     usage = (counts > 0).float().mean()
     perplexity = torch.special.entr(probs).sum(-1).exp().mean()  # entr(0) = 0, one fused op
     return {f"{prefix}usage": usage, f"{prefix}perplexity": perplexity}
+
+
+# ---------------------------------------------------------------------------- argument checks
+def check_int(who: str, name: str, value: object, *, low: int = 1, high: int | None = None) -> int:
+    """``value`` as an int in ``[low, high]``; a ValueError naming ``name`` and the range.
+
+    Accepts Python and numpy integers (and integral floats such as ``4.0`` from YAML); rejects
+    bools, strings, None and non-integral numbers instead of truncating them.
+    """
+    want = f"in [{low}, {high}] (an int)" if high is not None else f">= {low} (an int)"
+    integral = isinstance(value, float) and value.is_integer()
+    if isinstance(value, bool) or not (hasattr(value, "__index__") or integral):
+        raise ValueError(f"{who}: {name} must be {want}, got {name}={value!r}")
+    value = int(value)
+    if value < low or (high is not None and value > high):
+        raise ValueError(f"{who}: {name} must be {want}, got {name}={value}")
+    return value
+
+
+def check_int_list(
+    who: str, name: str, values: object, *, low: int = 1, high: int | None = None
+) -> list[int]:
+    """A non-empty list of ints each in ``[low, high]`` (see :func:`check_int`)."""
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        raise ValueError(f"{who}: {name} must be a non-empty list of ints, got {name}={values!r}")
+    values = list(values)
+    if not values:
+        raise ValueError(f"{who}: {name} must be a non-empty list of ints, got {name}=[]")
+    return [check_int(who, f"{name}[{i}]", v, low=low, high=high) for i, v in enumerate(values)]
+
+
+def check_number(
+    who: str,
+    name: str,
+    value: object,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+) -> float:
+    """``value`` as a finite float in the given range; a ValueError names ``name`` and the range
+    (bools, strings and None are rejected, not converted)."""
+    if low is not None and high is not None:
+        want = f"in {'(' if low_open else '['}{low:g}, {high:g}]"
+    elif low is not None:
+        want = f"{'>' if low_open else '>='} {low:g}"
+    else:
+        want = "finite" if high is None else f"<= {high:g}"
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{who}: {name} must be a number {want}, got {name}={value!r}")
+    x = float(value)
+    bad = not math.isfinite(x)
+    bad |= low is not None and (x <= low if low_open else x < low)
+    bad |= high is not None and x > high
+    if bad:
+        raise ValueError(f"{who}: {name} must be {want}, got {name}={value!r}")
+    return x
+
+
+# ---------------------------------------------------------------------------- code checks
+def check_integer_codes(codes: object, who: str, want: str) -> None:
+    """TypeError unless ``codes`` is a tensor of an integer dtype (any width, signed or not)."""
+    if not isinstance(codes, Tensor):
+        got = type(codes).__name__
+        raise TypeError(f"{who}: expected a torch.Tensor of codes {want}, got {got}")
+    if codes.is_floating_point() or codes.is_complex() or codes.dtype == torch.bool:
+        raise TypeError(
+            f"{who}: expected integer codes {want}, got dtype {codes.dtype}; codes come from "
+            "tokenize()/encode() as int64 (convert with codes.long())."
+        )
+
+
+def check_code_range(codes: Tensor, codebook_size: int, who: str, hint: str = "") -> None:
+    """ValueError unless every code lies in ``[0, codebook_size)``.
+
+    Compared as Python ints, never in the codes' dtype: in uint8 a codebook size of 256 wraps to
+    0 and every valid code would look out of range (and uint16/32/64 have no min/max kernels).
+    """
+    if not codes.numel():
+        return
+    wide = codes if codes.dtype in _MINMAX_DTYPES else codes.long()
+    lo, hi = (int(v) for v in torch.aminmax(wide))
+    if lo < 0 or hi >= codebook_size:
+        raise ValueError(
+            f"{who}: codes must lie in [0, {codebook_size}), got values in [{lo}, {hi}]{hint}"
+        )
+
+
+_MINMAX_DTYPES = (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8)

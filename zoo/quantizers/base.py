@@ -20,6 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from zoo.outputs import QuantizerOutput
+from zoo.quantizers._utils import check_code_range, check_integer_codes
 
 _QUANTIZERS: dict[str, type[Quantizer]] = {}
 
@@ -45,6 +46,10 @@ def list_quantizers() -> list[str]:
 
 
 def get_quantizer_class(name: str) -> type[Quantizer]:
+    if not isinstance(name, str):
+        raise TypeError(
+            f"the quantizer must be named by a string, one of {list_quantizers()}; got {name!r}"
+        )
     if name not in _QUANTIZERS:
         close = difflib.get_close_matches(name, list(_QUANTIZERS), n=3, cutoff=0.4)
         hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
@@ -122,7 +127,8 @@ class Quantizer(nn.Module):
         return restore(codes)
 
     def decode(self, codes: Tensor) -> Tensor:
-        """Quantized vectors (float32, ``(..., dim)``) from codes ``(..., num_codebooks)``."""
+        """Quantized vectors (float32, ``(..., dim)``) from codes ``(..., num_codebooks)``
+        of any integer dtype (int64 from ``encode``; uint8/int16/... holding valid codes too)."""
         self._check_codes(codes)
         cb, restore = _to_bnd(codes)
         with torch.autocast(device_type=codes.device.type, enabled=False):
@@ -173,15 +179,7 @@ class Quantizer(nn.Module):
             )
 
     def _check_codes(self, codes: Tensor) -> None:
-        if not isinstance(codes, Tensor):
-            raise TypeError(
-                f"{self._label}: expected a torch.Tensor of codes, got {type(codes).__name__}"
-            )
-        if codes.is_floating_point() or codes.is_complex() or codes.dtype == torch.bool:
-            raise TypeError(
-                f"{self._label}: expected integer codes of shape (..., {self.num_codebooks}), got "
-                f"dtype {codes.dtype}; codes come from encode() as int64."
-            )
+        check_integer_codes(codes, self._label, f"of shape (..., {self.num_codebooks})")
         k = codes.shape[-1] if codes.ndim else None
         ok = k == self.num_codebooks or (
             self.accepts_code_prefix and k is not None and self._valid_prefix(k)
@@ -195,11 +193,7 @@ class Quantizer(nn.Module):
             raise ValueError(
                 f"{self._label}: expected codes of shape {want}, got {tuple(codes.shape)}"
             )
-        if codes.numel() and (codes.min() < 0 or codes.max() >= self.codebook_size):
-            raise ValueError(
-                f"{self._label}: codes must lie in [0, {self.codebook_size}), got values in "
-                f"[{int(codes.min())}, {int(codes.max())}]"
-            )
+        check_code_range(codes, self.codebook_size, self._label)
 
     def _valid_prefix(self, k: int) -> bool:
         return 1 <= k <= self.num_codebooks

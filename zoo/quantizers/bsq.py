@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from zoo.quantizers._binary import BinaryQuantizer
+from zoo.quantizers._utils import check_int
 from zoo.quantizers.base import register_quantizer
 
 
@@ -79,7 +80,7 @@ class BSQ(BinaryQuantizer):
             dim=dim,
             group_size=group_size,
             bit_order=bit_order,
-            level=1.0 / math.sqrt(max(int(dim), 1)),  # dim itself is validated by the base
+            level=1.0 / math.sqrt(check_int("BSQ", "dim", dim)),
             temperature=temperature,
             entropy_loss_weight=entropy_loss_weight,
             diversity_gamma=diversity_gamma,

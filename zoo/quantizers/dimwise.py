@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 
 from zoo.outputs import QuantizerOutput
-from zoo.quantizers._utils import all_reduce_sum, code_usage_metrics
+from zoo.quantizers._utils import all_reduce_sum, check_int, check_number, code_usage_metrics
 from zoo.quantizers.base import Quantizer, register_quantizer
 
 _MAX_BITS = 16
@@ -93,15 +93,10 @@ class DimwiseQuantizer(Quantizer):
 
     def __init__(self, *, dim: int, bits: int = 6, range_sigma: float = 5.0) -> None:
         super().__init__()
-        if int(dim) < 1:
-            raise ValueError(f"DimwiseQuantizer: dim must be >= 1, got {dim}")
-        if not 1 <= int(bits) <= _MAX_BITS:
-            raise ValueError(f"DimwiseQuantizer: bits must be in [1, {_MAX_BITS}], got {bits}")
-        if not float(range_sigma) > 0:
-            raise ValueError(f"DimwiseQuantizer: range_sigma must be > 0, got {range_sigma}")
-        self.dim = int(dim)
-        self.bits = int(bits)
-        self.range_sigma = float(range_sigma)
+        who = "DimwiseQuantizer"
+        self.dim = check_int(who, "dim", dim)
+        self.bits = check_int(who, "bits", bits, high=_MAX_BITS)
+        self.range_sigma = check_number(who, "range_sigma", range_sigma, low=0.0, low_open=True)
         self.codebook_size = 2**self.bits
         self.num_codebooks = self.dim
 

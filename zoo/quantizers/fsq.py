@@ -17,11 +17,20 @@ Index convention: mixed radix with the FIRST channel least significant,
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor, nn
 
 from zoo.outputs import QuantizerOutput
-from zoo.quantizers._utils import code_usage_metrics, straight_through
+from zoo.quantizers._utils import (
+    MAX_CODEBOOK_BITS,
+    MAX_CODEBOOK_SIZE,
+    check_int,
+    check_int_list,
+    code_usage_metrics,
+    straight_through,
+)
 from zoo.quantizers.base import Quantizer, register_quantizer
 
 _EPS = 1e-3
@@ -32,7 +41,8 @@ class FSQ(Quantizer):
     """Finite scalar quantization (one implicit codebook of ``prod(levels)`` entries).
 
     Args:
-        levels: number of values per channel, each >= 2.
+        levels: number of values per channel, each >= 2; their product (the codebook size) at
+            most ``2**62`` so codes fit int64 (larger: a grouped FSQ).
         dim: input width; when it differs from ``len(levels)``, linear projections map
             ``dim -> len(levels)`` before and ``len(levels) -> dim`` after quantization.
     """
@@ -41,14 +51,18 @@ class FSQ(Quantizer):
 
     def __init__(self, *, levels: list[int], dim: int | None = None) -> None:
         super().__init__()
-        levels = [int(v) for v in levels]
-        if not levels or min(levels) < 2:
-            raise ValueError(f"FSQ: every level must be >= 2, got levels={levels}")
+        levels = check_int_list("FSQ", "levels", levels, low=2)
         self.levels = levels
-        self.dim = int(dim) if dim is not None else len(levels)
-        self.codebook_size = 1
-        for v in levels:
-            self.codebook_size *= v
+        self.dim = len(levels) if dim is None else check_int("FSQ", "dim", dim)
+        self.codebook_size = math.prod(levels)
+        if self.codebook_size > MAX_CODEBOOK_SIZE:
+            shown = levels if len(levels) <= 16 else f"[{len(levels)} values]"
+            raise ValueError(
+                f"FSQ: levels={shown} give a codebook of {self.codebook_size} codes "
+                f"({math.log2(self.codebook_size):.1f} bits), more than int64 codes hold "
+                f"(2**{MAX_CODEBOOK_BITS}); use fewer or smaller levels, or split the channels "
+                f"with create_quantizer('grouped', quantizer='fsq', groups=..., ...)"
+            )
         self.num_codebooks = 1
         lv = torch.tensor(levels, dtype=torch.float32)
         basis = torch.cumprod(torch.tensor([1] + levels[:-1], dtype=torch.int64), 0)

@@ -20,7 +20,16 @@ import torch
 from torch import Tensor, nn
 
 from zoo.outputs import QuantizerOutput
-from zoo.quantizers.base import Quantizer, create_quantizer, register_quantizer
+from zoo.quantizers._utils import check_int
+from zoo.quantizers.base import (
+    Quantizer,
+    create_quantizer,
+    get_quantizer_class,
+    register_quantizer,
+)
+
+#: Most groups of a product quantizer (each one is a full quantizer).
+MAX_GROUPS = 4096
 
 
 @register_quantizer("grouped")
@@ -58,8 +67,10 @@ class GroupedQuantizer(Quantizer):
         dim: int | None = None,
     ) -> None:
         super().__init__()
-        if int(groups) < 1:
-            raise ValueError(f"GroupedQuantizer: groups must be >= 1, got {groups}")
+        get_quantizer_class(quantizer)  # a clear error for a bad name before anything else
+        groups = check_int("GroupedQuantizer", "groups", groups, high=MAX_GROUPS)
+        if dim is not None:
+            dim = check_int("GroupedQuantizer", "dim", dim)
         if quantizer_kwargs is not None and not isinstance(quantizer_kwargs, dict):
             raise TypeError(
                 "GroupedQuantizer: quantizer_kwargs must be a dict of keyword arguments, got "

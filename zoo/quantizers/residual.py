@@ -24,7 +24,16 @@ import torch
 from torch import Tensor, nn
 
 from zoo.outputs import QuantizerOutput
-from zoo.quantizers.base import Quantizer, create_quantizer, register_quantizer
+from zoo.quantizers._utils import check_int, check_number
+from zoo.quantizers.base import (
+    Quantizer,
+    create_quantizer,
+    get_quantizer_class,
+    register_quantizer,
+)
+
+#: Most levels of a residual stack (each one is a full quantizer).
+MAX_LEVELS = 1024
 
 
 @register_quantizer("residual")
@@ -78,14 +87,12 @@ class ResidualQuantizer(Quantizer):
         scales: list[float] | None = None,
     ) -> None:
         super().__init__()
-        if int(num_quantizers) < 1:
-            raise ValueError(
-                f"ResidualQuantizer: num_quantizers must be >= 1, got {num_quantizers}"
-            )
-        if not 0.0 <= float(quantizer_dropout) <= 1.0:
-            raise ValueError(
-                f"ResidualQuantizer: quantizer_dropout must be in [0, 1], got {quantizer_dropout}"
-            )
+        who = "ResidualQuantizer"
+        get_quantizer_class(quantizer)  # a clear error for a bad name before anything else
+        num_quantizers = check_int(who, "num_quantizers", num_quantizers, high=MAX_LEVELS)
+        quantizer_dropout = check_number(
+            who, "quantizer_dropout", quantizer_dropout, low=0.0, high=1.0
+        )
         if quantizer_kwargs is not None and not isinstance(quantizer_kwargs, dict):
             raise TypeError(
                 "ResidualQuantizer: quantizer_kwargs must be a dict of keyword arguments, got "
@@ -97,7 +104,9 @@ class ResidualQuantizer(Quantizer):
         self.quantizer_dropout = float(quantizer_dropout)
         if scales is None:
             scales = [1.0] * self.num_quantizers
-        scales = [float(s) for s in scales]
+        if isinstance(scales, (str, bytes)) or not hasattr(scales, "__iter__"):
+            raise ValueError(f"{who}: scales must be a list of positive numbers, got {scales!r}")
+        scales = [check_number(who, f"scales[{i}]", s) for i, s in enumerate(scales)]
         if len(scales) != self.num_quantizers or min(scales) <= 0:
             raise ValueError(
                 f"ResidualQuantizer: scales must be {self.num_quantizers} positive numbers "

@@ -40,12 +40,16 @@ from torch.nn.utils.parametrizations import weight_norm
 from zoo.outputs import QuantizerOutput
 from zoo.quantizers._utils import (
     all_reduce_sum,
+    check_int,
+    check_number,
     code_usage_metrics,
     is_distributed,
     rotation_trick,
 )
 from zoo.quantizers.base import Quantizer, register_quantizer
 
+#: Largest codebook (entries x width) allocated: 2**30 values, 4 GiB in float32.
+MAX_CODEBOOK_ELEMENTS = 1 << 30
 #: Laplace smoothing of EMA cluster sizes (Razavi et al. 2019): keeps never-used codes finite.
 _LAPLACE_EPS = 1e-5
 #: Decay of the cluster-size EMA that drives dead-code restarts when the codebook is learned
@@ -130,13 +134,17 @@ class VQ(Quantizer):
         projection_norm: str = "none",
     ) -> None:
         super().__init__()
-        self.dim = _positive_int("dim", dim)
-        self.codebook_size = _positive_int("codebook_size", codebook_size)
-        if self.codebook_size < 2:
-            raise ValueError(f"VQ: codebook_size must be >= 2, got {codebook_size}")
+        self.dim = check_int("VQ", "dim", dim)
+        self.codebook_size = check_int("VQ", "codebook_size", codebook_size, low=2)
         self.codebook_dim = (
-            self.dim if codebook_dim is None else _positive_int("codebook_dim", codebook_dim)
+            self.dim if codebook_dim is None else check_int("VQ", "codebook_dim", codebook_dim)
         )
+        if self.codebook_size * self.codebook_dim > MAX_CODEBOOK_ELEMENTS:
+            raise ValueError(
+                f"VQ: a codebook of {self.codebook_size} x {self.codebook_dim} values exceeds "
+                f"{MAX_CODEBOOK_ELEMENTS} (4 GiB in float32); use a smaller codebook_size or "
+                "codebook_dim, a residual / grouped VQ, or an implicit codebook (fsq, lfq, bsq)"
+            )
         self.num_codebooks = 1
         if distance not in ("l2", "cosine"):
             raise ValueError(f"VQ: distance must be 'l2' or 'cosine', got {distance!r}")
@@ -144,16 +152,14 @@ class VQ(Quantizer):
         if ema is not None and (
             isinstance(ema, bool) or not isinstance(ema, (int, float)) or not 0.0 < ema < 1.0
         ):
-            raise ValueError(f"VQ: ema must be a decay in (0, 1) or None, got {ema!r}")
+            raise ValueError(f"VQ: ema must be a decay in (0, 1) or None, got ema={ema!r}")
         self.ema = None if ema is None else float(ema)
         self.kmeans_init = bool(kmeans_init)
-        self.kmeans_iters = _positive_int("kmeans_iters", kmeans_iters)
-        if not dead_code_threshold >= 0.0:
-            raise ValueError(f"VQ: dead_code_threshold must be >= 0, got {dead_code_threshold}")
-        self.dead_code_threshold = float(dead_code_threshold)
-        if not commitment_weight >= 0.0:
-            raise ValueError(f"VQ: commitment_weight must be >= 0, got {commitment_weight}")
-        self.commitment_weight = float(commitment_weight)
+        self.kmeans_iters = check_int("VQ", "kmeans_iters", kmeans_iters)
+        self.dead_code_threshold = check_number(
+            "VQ", "dead_code_threshold", dead_code_threshold, low=0.0
+        )
+        self.commitment_weight = check_number("VQ", "commitment_weight", commitment_weight, low=0.0)
         self.rotation_trick = bool(rotation_trick)
         self.simvq = bool(simvq)
         if self.simvq:
@@ -417,9 +423,3 @@ class VQ(Quantizer):
         if self.distance == "cosine":
             new = F.normalize(new, dim=-1)
         self.codebook.copy_(new)
-
-
-def _positive_int(name: str, value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"VQ: {name} must be a positive int, got {value!r}")
-    return value

@@ -36,6 +36,7 @@ from torch import Tensor, nn
 from zoo._io import atomic_dir
 from zoo.outputs import TokenizerOutput
 from zoo.quantizers import Quantizer
+from zoo.quantizers._utils import check_integer_codes
 
 #: Input layout and the names of the size axes after the channel axis, per modality.
 _LAYOUTS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -319,20 +320,12 @@ class Tokenizer(
     def validate_codes(self, codes: Tensor) -> None:
         """Raise TypeError/ValueError unless ``codes`` has the layout ``detokenize`` expects.
 
-        Value range is checked by the quantizer's ``decode``.
+        Any integer dtype is accepted (int64 from ``tokenize``; uint8/int16/... holding valid
+        codes too); the value range is checked by the quantizer's ``decode``, in int64.
         """
         want_ndim = 2 + len(self.token_shape())
         want = f"(B, {', '.join(self._token_axis_names())}, {self.num_codebooks})"
-        if not isinstance(codes, Tensor):
-            raise TypeError(
-                f"{self._label}: expected a torch.Tensor of codes {want}, got "
-                f"{type(codes).__name__}"
-            )
-        if codes.is_floating_point() or codes.is_complex() or codes.dtype == torch.bool:
-            raise TypeError(
-                f"{self._label}: expected integer codes {want}, got dtype {codes.dtype}; codes "
-                "come from tokenize() as int64."
-            )
+        check_integer_codes(codes, self._label, want)
         if codes.ndim != want_ndim or codes.shape[-1] != self.num_codebooks:
             raise ValueError(
                 f"{self._label}: expected codes of shape {want}, got {tuple(codes.shape)}"

@@ -35,6 +35,7 @@ from torch import Tensor
 
 from zoo.outputs import TokenizerOutput
 from zoo.quantizers import Quantizer, create_quantizer
+from zoo.quantizers._utils import check_code_range, check_integer_codes
 from zoo.tokenizers.base import Tokenizer
 
 
@@ -458,19 +459,10 @@ class AudioTokenizer(Tokenizer):
             )
 
     def validate_codes(self, codes: Tensor) -> None:
-        """Codes ``(B, frames, k)``: integer dtype, ``k`` in :meth:`supported_num_codebooks`,
+        """Codes ``(B, frames, k)``: any integer dtype, ``k`` in :meth:`supported_num_codebooks`,
         ``B >= 1``, values in ``[0, codebook_size)`` (while ``check_inputs``). ``frames`` may be 0
         here (an empty stream chunk); :meth:`detokenize` needs at least one."""
-        if not isinstance(codes, Tensor):
-            raise TypeError(
-                f"{self._label}: expected a torch.Tensor of codes (B, frames, k), got "
-                f"{type(codes).__name__}"
-            )
-        if codes.is_floating_point() or codes.is_complex() or codes.dtype == torch.bool:
-            raise TypeError(
-                f"{self._label}: expected integer codes (B, frames, k), got dtype {codes.dtype}; "
-                "codes come from tokenize() as int64 (convert with codes.long())."
-            )
+        check_integer_codes(codes, self._label, "(B, frames, k)")
         allowed = self.supported_num_codebooks()
         if codes.ndim != 3 or codes.shape[-1] not in allowed:
             hint = (
@@ -484,15 +476,14 @@ class AudioTokenizer(Tokenizer):
             )
         if codes.shape[0] == 0:
             raise ValueError(f"{self._label}: got an empty batch of codes {tuple(codes.shape)}")
-        if self.check_inputs and codes.numel():
-            lo, hi = int(codes.min()), int(codes.max())
-            if lo < 0 or hi >= self.codebook_size:
-                raise ValueError(
-                    f"{self._label}: codes must lie in [0, {self.codebook_size}) (this model's "
-                    f"codebook size), got values in [{lo}, {hi}]; use codes from this model's "
-                    "tokenize() (codes of another model, or with an offset such as a language "
-                    "model's vocabulary shift, do not decode here)"
-                )
+        if self.check_inputs:
+            check_code_range(
+                codes,
+                self.codebook_size,
+                self._label,
+                "; use codes from this model's tokenize() (codes of another model, or with an "
+                "offset such as a language model's vocabulary shift, do not decode here)",
+            )
 
     def _check_num_codebooks(self, num_codebooks: int | None) -> int:
         allowed = self.supported_num_codebooks()
