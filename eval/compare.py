@@ -9,16 +9,18 @@ Accepts files written by eval/reconstruct.py and eval/rate_distortion.py (whose 
 table), all images (rate in bits per pixel) or all audio (rate in kbps). Every row carries a
 protocol id (a hash of data manifest, resolution, resize rule, PNG round trip and feature
 weights; for audio: manifest, sample rate, channels, crop and metric weights); rows with
-different ids are not comparable and the table says so.
+different ids are not comparable and the table says so. Existing output files are replaced only
+with --overwrite, an input never.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
+from zoo._io import atomic_write_text, check_cli_outputs
 from zoo.evaluation import load_result
+from zoo.evaluation.cli import add_overwrite_argument, output_paths
 from zoo.evaluation.plots import plot_leaderboard
 from zoo.evaluation.report import (
     entries_modality,
@@ -28,9 +30,11 @@ from zoo.evaluation.report import (
 )
 from zoo.metrics import AUDIO_METRICS, IMAGE_METRICS
 
+PROG = "eval/compare.py"
+
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="eval/compare.py", description=__doc__.split("\n", 1)[0])
+    p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n", 1)[0])
     p.add_argument("results", nargs="+", help="result JSON files")
     p.add_argument("--sort", default=None, help="metric key to rank by (default: the first one)")
     p.add_argument("--no-codecs", action="store_true", help="leave codec rows out of the table")
@@ -39,12 +43,17 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="refuse to compare results measured under different protocols",
     )
-    p.add_argument("--out", required=True, help="Markdown path (the PNG plot goes next to it)")
+    p.add_argument(
+        "--out", required=True, help="Markdown path, *.md (the PNG plot goes next to it)"
+    )
+    add_overwrite_argument(p)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    out, png = output_paths(PROG, args.out, suffix=".md", siblings=[".png"])
+    check_cli_outputs(PROG, [out, png], inputs=args.results, overwrite=args.overwrite)
     entries = []
     for path in args.results:
         entries += leaderboard_entries(load_result(path), source=path)
@@ -52,22 +61,20 @@ def main(argv: list[str] | None = None) -> int:
     protocols = {e["protocol"] for e in entries}
     if args.strict and len(protocols) > 1:
         raise SystemExit(
-            f"eval/compare.py: the results use {len(protocols)} different protocols "
+            f"{PROG}: the results use {len(protocols)} different protocols "
             f"({', '.join(sorted(protocols))}); drop --strict to tabulate them anyway"
         )
     text = leaderboard_markdown(entries, sort_by=args.sort, include_codecs=not args.no_codecs)
     audio = entries_modality(entries) == "audio"
     present = {k for e in entries for p in e["points"] for k in p["metrics"]}
     keys = [k for k in (AUDIO_METRICS if audio else IMAGE_METRICS) if k in present]
-    out = Path(args.out)
-    png = plot_leaderboard(
+    plot_leaderboard(
         [e for e in entries if not (args.no_codecs and e["codec"])],
         keys,
-        out.with_suffix(".png"),
+        png,
         rate_key="kbps" if audio else "bits_per_pixel",
     )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text + f"\n![leaderboard]({png.name})\n")
+    atomic_write_text(out, text + f"\n![leaderboard]({png.name})\n")
     print(text)
     print(f"wrote {out} and {png}")
     return 0

@@ -16,7 +16,8 @@ searched per image to hit each tokenizer's bits per image (within --tolerance, d
 a quality sweep draws each codec's curve. Audio: every clip is coded with Opus (libopus through
 PyAV, hard CBR) at the setting whose packet payload matches each tokenizer bitrate in kbps, and
 an --opus-sweep of bitrates draws its curve. Writes ``rd.json``, ``rd.md`` (tables and a plain
-ahead/behind statement per rate) and ``rd.png`` (metric vs bits per pixel or kbps).
+ahead/behind statement per rate) and ``rd.png`` (metric vs bits per pixel or kbps); existing
+files are replaced only with --overwrite, an input never.
 """
 
 from __future__ import annotations
@@ -25,17 +26,20 @@ import argparse
 import sys
 from typing import Any
 
+from zoo._io import atomic_write_text, check_cli_outputs
 from zoo.evaluation import evaluate_reconstruction, load_result, write_json
 from zoo.evaluation.cli import (
     add_audio_arguments,
     add_data_arguments,
     add_model_arguments,
+    add_overwrite_argument,
     add_weights_arguments,
     check_modality_options,
     int_list,
     load_tokenizer,
-    markdown_path,
+    local_inputs,
     name_list,
+    output_paths,
     weights_from_args,
 )
 from zoo.evaluation.codecs import CODECS
@@ -114,7 +118,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="audio: Opus bitrates in kbps for its curve (default "
         f"{','.join(f'{b:g}' for b in DEFAULT_OPUS_SWEEP)})",
     )
-    p.add_argument("--out", required=True, help="result JSON (Markdown and PNG go next to it)")
+    p.add_argument(
+        "--out", required=True, help="result JSON, *.json (Markdown and PNG go next to it)"
+    )
+    add_overwrite_argument(p)
     return p
 
 
@@ -125,6 +132,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.model and not args.data:
         raise SystemExit(f"{PROG}: --model needs --data")
     command = [PROG, *(sys.argv[1:] if argv is None else argv)]
+    out, md, png = output_paths(PROG, args.out, suffix=".json", siblings=[".md", ".png"])
+    inputs = local_inputs(
+        args.results, args.model, args.data, list(weights_from_args(args).values())
+    )
+    check_cli_outputs(PROG, [out, md, png], inputs=inputs, overwrite=args.overwrite)
     results = [load_result(path) for path in args.results]
     # fail early on bad names
     tokenizers = [(n, load_tokenizer(n, random_init=args.random_init)) for n in args.model]
@@ -138,10 +150,9 @@ def main(argv: list[str] | None = None) -> int:
         rd, report = _audio(args, results, tokenizers, command)
     else:
         rd, report = _image(args, results, tokenizers, command)
-    out = write_json(args.out, rd)
-    md = markdown_path(out)
-    png = plot_rate_distortion(rd, out.with_suffix(".png"))
-    md.write_text(report + f"\n![rate-distortion]({png.name})\n")
+    write_json(out, rd)
+    plot_rate_distortion(rd, png)
+    atomic_write_text(md, report + f"\n![rate-distortion]({png.name})\n")
     print(report)
     print(f"wrote {out}, {md} and {png}")
     return 0

@@ -17,7 +17,8 @@ the tokenizer supports unless --num-codebooks says otherwise) and the full proto
 manifest with file hashes, resize/crop rule and resolution or sample rate, channels and
 resampler, value range, PNG round trip, sample count, metric implementations and weight
 hashes, zoo version, tokenizer config hash, wall time, device); the Markdown table is written
-next to it (``results.md``). See ``zoo/evaluation/protocol.py``.
+next to it (``results.md``). See ``zoo/evaluation/protocol.py``. Existing output files (and a
+non-empty --save-reconstructions folder) are replaced only with --overwrite; an input never is.
 """
 
 from __future__ import annotations
@@ -25,24 +26,30 @@ from __future__ import annotations
 import argparse
 import sys
 
+from zoo._io import atomic_write_text, check_cli_outputs
 from zoo.evaluation import evaluate_reconstruction, reconstruction_markdown, write_json
 from zoo.evaluation.cli import (
     add_audio_arguments,
     add_data_arguments,
     add_model_arguments,
+    add_overwrite_argument,
     add_weights_arguments,
     check_modality_options,
+    check_reconstructions_dir,
     int_list,
     load_tokenizer,
-    markdown_path,
+    local_inputs,
     name_list,
+    output_paths,
     weights_from_args,
 )
 from zoo.metrics import AUDIO_METRICS, IMAGE_METRICS
 
+PROG = "eval/reconstruct.py"
+
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="eval/reconstruct.py", description=__doc__.split("\n", 1)[0])
+    p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n", 1)[0])
     add_model_arguments(p)
     add_data_arguments(p)
     add_audio_arguments(p)
@@ -73,15 +80,24 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="measure float reconstructions instead of 8-bit ones",
     )
-    p.add_argument("--out", required=True, help="result JSON path (Markdown goes next to it)")
+    p.add_argument(
+        "--out", required=True, help="result JSON path, *.json (the Markdown goes next to it)"
+    )
+    add_overwrite_argument(p)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    command = ["eval/reconstruct.py", *(sys.argv[1:] if argv is None else argv)]
+    command = [PROG, *(sys.argv[1:] if argv is None else argv)]
+    out, md = output_paths(PROG, args.out, suffix=".json", siblings=[".md"])
+    inputs = local_inputs(args.model, args.data, list(weights_from_args(args).values()))
+    check_cli_outputs(PROG, [out, md], inputs=inputs, overwrite=args.overwrite)
+    check_reconstructions_dir(
+        PROG, args.save_reconstructions, data=args.data, overwrite=args.overwrite
+    )
     tokenizer = load_tokenizer(args.model, random_init=args.random_init)
-    check_modality_options(args, tokenizer.modality, "eval/reconstruct.py")
+    check_modality_options(args, tokenizer.modality, PROG)
     common = {
         "model_name": args.model,
         "data": args.data,
@@ -107,9 +123,8 @@ def main(argv: list[str] | None = None) -> int:
         }
     result = evaluate_reconstruction(tokenizer, **common, **options)
     result["tokenizer"]["random_init"] = bool(args.random_init)
-    out = write_json(args.out, result)
-    md = markdown_path(out)
-    md.write_text(reconstruction_markdown(result))
+    write_json(out, result)
+    atomic_write_text(md, reconstruction_markdown(result))
     for entry in result["data"]["skipped"]:
         print(f"skipped {entry['name']}: {entry['error']}", file=sys.stderr)
     print(reconstruction_markdown(result))

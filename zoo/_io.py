@@ -40,6 +40,7 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_text",
+    "check_cli_outputs",
     "check_output_paths",
     "refuse_urls",
 ]
@@ -295,6 +296,21 @@ def check_output_paths(
                 f"{'s' if len(existing) == 1 else ''}; pass {flag} to replace "
                 f"{'it' if len(existing) == 1 else 'them'}, or choose another path"
             )
+
+
+def check_cli_outputs(
+    prog: str,
+    outputs: Sequence[StrPath],
+    *,
+    inputs: Sequence[StrPath] = (),
+    overwrite: bool = False,
+    flag: str = "--overwrite",
+) -> None:
+    """:func:`check_output_paths` for a command-line tool: SystemExit naming ``prog``."""
+    try:
+        check_output_paths(outputs, inputs=inputs, overwrite=overwrite, flag=flag)
+    except OutputPathError as err:
+        raise SystemExit(f"{prog}: {err}") from None
 
 
 _URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")

@@ -6,7 +6,8 @@
 Photos are the ones bundled with scikit-image and matplotlib (see ``zoo.data.samples``), none of
 which the shipped tokenizer was trained on. Each is resized (antialiased) and centre-cropped to
 the tokenizer's input size; PSNR/SSIM are measured on 8-bit outputs (the PNG round trip). The
-figure shows the original, then the reconstruction at each token count.
+figure shows the original, then the reconstruction at each token count. An existing ``--out``
+image is replaced only with ``--overwrite``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import torch
 from PIL import Image
 
 import zoo
+from zoo._io import atomic_file, check_cli_outputs
 from zoo.data.samples import resize_center_crop, sample_photo_tensor
 from zoo.metrics import PSNR, SSIM
 
@@ -41,7 +43,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--out", default="demo_reconstructions.png", help="side-by-side PNG")
     p.add_argument("--scale", type=int, default=3, help="pixel zoom of the PNG (nearest)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out image")
     args = p.parse_args(argv)
+    inputs = [args.model] if Path(args.model).exists() else []
+    check_cli_outputs(p.prog, [args.out], inputs=inputs, overwrite=args.overwrite)
 
     tok = zoo.load(args.model).eval()
     if tok.input_size is None:
@@ -96,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     grid = Image.fromarray(np.concatenate(rows, axis=0))
     grid = grid.resize((grid.width * args.scale, grid.height * args.scale), Image.NEAREST)
     out = Path(args.out)
-    grid.save(out)
+    with atomic_file(out) as tmp:
+        grid.save(tmp, format="PNG")
     print(f"\nwrote {out} (columns: original, then {', '.join(map(str, counts))} tokens)")
     return 0
 

@@ -306,7 +306,7 @@ def test_leaderboard_and_model_card(scripts, audio_result, audio_rd, tmp_path):
     assert "codebook usage @8kHz, 16 kbps" in entry["metrics"]
     with pytest.raises(ValueError, match="different modalities"):
         scripts["compare"].main(
-            [str(audio_result), str(_image_result(tmp_path)), "--out", str(out)]
+            [str(audio_result), str(_image_result(tmp_path)), "--out", str(out), "--overwrite"]
         )
 
 

@@ -82,14 +82,17 @@ def test_compare_leaderboard(scripts, titok_result, rd_path, tmp_path):
     other["protocol"]["resolution"] = [64, 64]
     other_path = tmp_path / "other.json"
     other_path.write_text(json.dumps(other))
-    scripts["compare"].main([str(titok_result), str(other_path), "--out", str(out)])
+    with pytest.raises(SystemExit, match="already exist; pass --overwrite"):
+        scripts["compare"].main([str(titok_result), str(other_path), "--out", str(out)])
+    scripts["compare"].main([str(titok_result), str(other_path), "--out", str(out), "--overwrite"])
     assert "2 different protocols" in out.read_text()
     with pytest.raises(SystemExit, match="different protocols"):
-        scripts["compare"].main([str(titok_result), str(other_path), "--strict", "--out", str(out)])
+        scripts["compare"].main([str(titok_result), str(other_path), "--strict", "--out", str(out),
+                                 "--overwrite"])  # fmt: skip
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"schema": "something-else"}))
     with pytest.raises(ValueError, match="unknown schema"):
-        scripts["compare"].main([str(bad), "--out", str(out)])
+        scripts["compare"].main([str(bad), "--out", str(out), "--overwrite"])
 
 
 def test_model_card(scripts, titok_result, titok_dir, vqgan_dir, tmp_path):
@@ -114,4 +117,4 @@ def test_model_card(scripts, titok_result, titok_dir, vqgan_dir, tmp_path):
     # A card for another model than the one measured is refused.
     with pytest.raises(SystemExit, match="config sha256"):
         scripts["to_model_card"].main([str(titok_result), "--model", str(vqgan_dir),
-                                       "--card", str(card)])  # fmt: skip
+                                       "--card", str(card), "--overwrite"])  # fmt: skip

@@ -198,3 +198,90 @@ def test_train_refuses_url_checkpoints_and_existing_exports(tmp_path, monkeypatc
     with pytest.raises(SystemExit, match="already exist; pass --export_overwrite true"):
         train.cli_main([*args, "--export_dir", str(export)])
     assert _first_weight(export) == 1.0
+
+
+# ------------------------------------------------------------------------------- command lines
+def _eval_script(name: str):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"zoo_eval_{name}", ROOT / "eval" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def test_eval_runners_never_write_over_inputs_or_existing_files(tmp_path):
+    reconstruct, rd, compare, card = (
+        _eval_script(n) for n in ("reconstruct", "rate_distortion", "compare", "to_model_card")
+    )
+    result = tmp_path / "r.json"
+    result.write_text('{"schema": "tokenizer-zoo/reconstruction/v1"}\n')
+    notes = tmp_path / "notes.md"
+    notes.write_text("my notes\n")
+    before = _snapshot(tmp_path)
+    base = ["--model", MODEL, "--random-init", "--data", "speech", "--no-progress"]
+    # --out r.md would have held the JSON, then the Markdown over it.
+    with pytest.raises(SystemExit, match=r"--out .*r\.md' must end in \.json: --out r\.json"):
+        reconstruct.main([*base, "--out", str(tmp_path / "r.md")])
+    # --out notes.json would have written over the unrelated notes.md next to it.
+    with pytest.raises(SystemExit, match=r"notes\.md' already exists; pass --overwrite"):
+        reconstruct.main([*base, "--out", str(tmp_path / "notes.json")])
+    # The reconstructions never go into the data folder.
+    data = tmp_path / "clips"
+    data.mkdir()
+    with pytest.raises(SystemExit, match="overlaps the data folder"):
+        reconstruct.main([*base[:-2], str(data), "--save-reconstructions", str(data / "rec"),
+                          "--out", str(tmp_path / "new.json")])  # fmt: skip
+    # Inputs are never outputs, even with --overwrite.
+    with pytest.raises(SystemExit, match=r"r\.json' is the input"):
+        rd.main(["--results", str(result), "--out", str(result), "--overwrite"])
+    with pytest.raises(SystemExit, match=r"must end in \.md"):
+        compare.main([str(result), "--out", str(result), "--overwrite"])
+    with pytest.raises(SystemExit, match=r"r\.json' is the input"):
+        card.main([str(result), "--out", str(result), "--overwrite"])
+    with pytest.raises(SystemExit, match=r"notes\.md' already exists"):
+        compare.main([str(result), "--out", str(notes)])
+    with pytest.raises(SystemExit, match=r"notes\.md' already exists"):
+        card.main([str(result), "--out", str(tmp_path / "notes.json")])
+    assert _snapshot(tmp_path) == before
+    assert not (tmp_path / "new.json").exists() and not (data / "rec").exists()
+
+
+def test_export_and_demo_refuse_existing_outputs(tmp_path):
+    from zoo import demo
+    from zoo.training import export
+
+    folder = tmp_path / "tok"
+    _tokenizer(1.0).save_pretrained(folder)
+    ckpt = tmp_path / "last.ckpt"
+    ckpt.write_bytes(b"not read: the check comes first")
+    with pytest.raises(SystemExit, match="already exist; pass --overwrite to replace them"):
+        export._main([str(ckpt), str(folder)])
+    with pytest.raises(_io.OutputPathError, match="is the input"):
+        export.export_checkpoint(str(folder / "model.safetensors"), str(folder), overwrite=True)
+    assert _first_weight(folder) == 1.0
+    image = tmp_path / "demo.png"
+    image.write_bytes(b"my picture")
+    with pytest.raises(SystemExit, match=r"demo\.png' already exists; pass --overwrite"):
+        demo.main(["--out", str(image)])
+    assert image.read_bytes() == b"my picture"
+
+
+def test_output_checks(tmp_path):
+    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+    a.write_text("a")
+    _io.check_output_paths([b], inputs=[a])
+    with pytest.raises(_io.OutputPathError, match="is the input"):
+        _io.check_output_paths([tmp_path / "." / "a.txt"], inputs=[a], overwrite=True)
+    (tmp_path / "sym.txt").symlink_to(a)
+    with pytest.raises(_io.OutputPathError, match="is the input"):
+        _io.check_output_paths([tmp_path / "sym.txt"], inputs=[a], overwrite=True)
+    with pytest.raises(_io.OutputPathError, match="two outputs of this command are the same"):
+        _io.check_output_paths([b, tmp_path / "b.txt"])
+    with pytest.raises(_io.OutputPathError, match="already exists; pass --flag"):
+        _io.check_output_paths([a], flag="--flag")
+    _io.check_output_paths([a], overwrite=True)

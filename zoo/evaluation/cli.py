@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -204,3 +205,62 @@ def weights_from_args(args: argparse.Namespace) -> dict[str, str | None]:
 def markdown_path(json_path: str | Path) -> Path:
     """``results.json`` -> ``results.md`` (next to it)."""
     return Path(json_path).with_suffix(".md")
+
+
+# ---------------------------------------------------------------------------------- outputs
+def add_overwrite_argument(p: argparse.ArgumentParser) -> None:
+    """--overwrite: without it, no output file that already exists is replaced."""
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace output files that already exist (an input is never overwritten)",
+    )
+
+
+def output_paths(prog: str, out: str, *, suffix: str, siblings: Sequence[str] = ()) -> list[Path]:
+    """``[out, out with each sibling suffix]``: the files a runner writes; SystemExit unless
+    ``out`` ends in ``suffix`` (``--out r.md`` for a JSON runner would put JSON and Markdown in
+    the same file)."""
+    path = Path(out)
+    if path.suffix.lower() != suffix:
+        also = f" and {', '.join(path.with_suffix(s).name for s in siblings)}" if siblings else ""
+        raise SystemExit(
+            f"{prog}: --out {out!r} must end in {suffix}: --out "
+            f"{path.with_suffix(suffix).name} writes {path.with_suffix(suffix).name}{also} "
+            "next to it"
+        )
+    return [path, *(path.with_suffix(s) for s in siblings)]
+
+
+def local_inputs(*specs: Any) -> list[str]:
+    """The arguments among ``specs`` (strings, lists of strings, None) that name existing local
+    files or folders: what no output may overwrite."""
+    out: list[str] = []
+    for spec in specs:
+        for s in spec if isinstance(spec, list | tuple) else [spec]:
+            if s and Path(str(s)).exists():
+                out.append(str(s))
+    return out
+
+
+def check_reconstructions_dir(
+    prog: str, folder: str | None, *, data: str | None, overwrite: bool
+) -> None:
+    """SystemExit when ``--save-reconstructions`` would write among the data (same folder, or
+    one inside the other) or into a non-empty folder without ``--overwrite``."""
+    if folder is None:
+        return
+    path = Path(folder).resolve()
+    if data and Path(data).is_dir():
+        src = Path(data).resolve()
+        if path == src or path.is_relative_to(src) or src.is_relative_to(path):
+            raise SystemExit(
+                f"{prog}: --save-reconstructions {folder!r} overlaps the data folder {data!r}: "
+                "reconstructions would be written among (or over) the inputs; choose a folder "
+                "outside it"
+            )
+    if path.is_dir() and any(path.iterdir()) and not overwrite:
+        raise SystemExit(
+            f"{prog}: --save-reconstructions {folder!r} is not empty; pass --overwrite to write "
+            "into it (files of the same name are replaced), or choose an empty folder"
+        )

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from zoo._io import atomic_file
 from zoo.evaluation.codecs import variant_label
 from zoo.metrics import HIGHER_IS_BETTER, METRIC_LABELS
 
@@ -107,10 +108,7 @@ def plot_rate_distortion(rd: dict[str, Any], path: str | Path) -> Path:
     )
     fig.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120, bbox_inches="tight")
-    return path
+    return _save(fig, path)
 
 
 def plot_leaderboard(
@@ -142,7 +140,11 @@ def plot_leaderboard(
         _label_axis(ax, key, "kbps" if rate_key == "kbps" else "bits per pixel")
     fig.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120, bbox_inches="tight")
-    return path
+    return _save(fig, path)
+
+
+def _save(fig: Any, path: str | Path) -> Path:
+    """Write the figure as PNG atomically (a failure leaves any previous plot as it was)."""
+    with atomic_file(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
+    return Path(path)

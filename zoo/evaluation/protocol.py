@@ -37,6 +37,8 @@ from typing import Any
 
 import torch
 
+from zoo._io import atomic_write_json
+
 RECONSTRUCTION_SCHEMA = "tokenizer-zoo/reconstruction/v1"
 RATE_DISTORTION_SCHEMA = "tokenizer-zoo/rate-distortion/v1"
 
@@ -257,11 +259,9 @@ def as_float(value: Any) -> float:
 
 
 def write_json(path: str | Path, obj: Any) -> Path:
-    """Write strict JSON (2-space indent), creating parent folders."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(to_jsonable(obj), indent=2, allow_nan=False) + "\n")
-    return path
+    """Write strict JSON (2-space indent) atomically, creating parent folders: a failure leaves
+    any previous file at ``path`` as it was (:func:`zoo._io.atomic_write_json`)."""
+    return atomic_write_json(path, to_jsonable(obj), indent=2, allow_nan=False)
 
 
 def format_value(value: Any, key: str = "") -> str:

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from zoo._io import atomic_file
 from zoo.evaluation.protocol import (
     RECONSTRUCTION_SCHEMA,
     environment_info,
@@ -308,8 +309,8 @@ def _save_pngs(images_u8: torch.Tensor, names: Sequence[str], paths: dict[str, s
     arr = images_u8.permute(0, 2, 3, 1).cpu().numpy()
     for a, name in zip(arr, names, strict=True):
         dst = out / paths[name]
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(a).save(dst, format="PNG")
+        with atomic_file(dst, clean_stale=False) as tmp:
+            Image.fromarray(a).save(tmp, format="PNG")
 
 
 #: ``modality -> evaluator(tokenizer, *, model_name, data, ...)``; :mod:`.reconstruct_audio`

@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 
+from zoo._io import atomic_file
 from zoo.evaluation.audio_sources import AudioRule, iter_audio_clips, open_audio_source
 from zoo.evaluation.protocol import (
     RECONSTRUCTION_SCHEMA,
@@ -242,8 +243,8 @@ def _save_wav(audio: torch.Tensor, name: str, out: Path, sample_rate: int) -> No
     import soundfile as sf
 
     dst = out / (name + ".wav" if not name.lower().endswith(".wav") else name)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(dst, audio[0].T.cpu().numpy(), sample_rate, subtype="FLOAT")
+    with atomic_file(dst, clean_stale=False) as tmp:
+        sf.write(tmp, audio[0].T.cpu().numpy(), sample_rate, subtype="FLOAT", format="WAV")
 
 
 EVALUATORS["audio"] = evaluate_audio_reconstruction
