@@ -24,7 +24,6 @@ are not measurements.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -36,6 +35,7 @@ import torch
 import torchaudio.functional as AF
 
 import zoo
+from zoo._io import atomic_write_json, atomic_write_text
 
 FIXTURE = (
     Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "speech_front_center_24k.flac"
@@ -242,11 +242,9 @@ def main() -> None:
     table = markdown(results)
     print(table, end="")
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=2) + "\n")
+        atomic_write_json(args.json, results)
     if args.markdown:
-        args.markdown.parent.mkdir(parents=True, exist_ok=True)
-        args.markdown.write_text(table)
+        atomic_write_text(args.markdown, table)
 
 
 if __name__ == "__main__":

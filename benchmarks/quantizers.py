@@ -16,7 +16,6 @@ subprocess, after one untimed step: peak RSS growth during one step on CPU (VmHW
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import statistics
 import subprocess
@@ -26,6 +25,7 @@ from dataclasses import dataclass
 
 import torch
 
+from zoo._io import atomic_write_json
 from zoo.quantizers import create_quantizer
 
 
@@ -300,18 +300,14 @@ def main() -> None:
             flush=True,
         )
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(
-                {
-                    "device": args.device,
-                    "batch": args.batch,
-                    "tokens": args.tokens,
-                    "torch": torch.__version__,
-                    "rows": rows,
-                },
-                f,
-                indent=2,
-            )
+        summary = {
+            "device": args.device,
+            "batch": args.batch,
+            "tokens": args.tokens,
+            "torch": torch.__version__,
+            "rows": rows,
+        }
+        atomic_write_json(args.json, summary)
 
 
 if __name__ == "__main__":

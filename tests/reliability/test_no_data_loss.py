@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -285,3 +286,23 @@ def test_output_checks(tmp_path):
     with pytest.raises(_io.OutputPathError, match="already exists; pass --flag"):
         _io.check_output_paths([a], flag="--flag")
     _io.check_output_paths([a], overwrite=True)
+
+
+def test_result_writers_go_through_the_atomic_helpers():
+    """Result writers of zoo/evaluation and eval/ write through zoo._io (no direct writes), and
+    only zoo/_io.py renames files into place (no private copies of the helper)."""
+    offenders = []
+    direct = re.compile(r"\.write_text\(|\.write_bytes\(|(?<![.\w])open\([^)]*[\"'][wa]b?[\"']")
+    saves = re.compile(r"\.savefig\(|\.save\(|sf\.write\(|save_file\(")
+    to_temp = re.compile(r"\((tmp|buf)\b")
+    writers = [*(ROOT / "zoo" / "evaluation").glob("*.py"), *(ROOT / "eval").glob("*.py")]
+    for path in sorted(writers):
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            if direct.search(line) or (saves.search(line) and not to_temp.search(line)):
+                offenders.append(f"{path.relative_to(ROOT)}:{n}: {line.strip()}")
+    renames = re.compile(r"os\.replace\(|\.replace\(\w*tmp")
+    for folder in ("zoo", "eval"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            if path.name != "_io.py" and renames.search(path.read_text()):
+                offenders.append(f"{path.relative_to(ROOT)}: renames files itself")
+    assert not offenders, offenders

@@ -45,6 +45,7 @@ import numpy as np
 import soundfile as sf
 import torch
 
+from zoo._io import atomic_file, atomic_write_json
 from zoo.data.audio import _language, read_audio, resample
 
 TUXPAINT = "/usr/share/tuxpaint/stamps/**/*_desc*.ogg"
@@ -162,10 +163,9 @@ def _process(job: tuple[Item, str, int, float, int]) -> tuple[Item, str | None]:
         rel = Path(item.split) / item.kind / f"{stem}.flac"
         out = Path(root) / rel
         out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_suffix(".tmp.flac")
         pcm = np.clip(x[0].numpy(), -1.0, 1.0)
-        sf.write(tmp, pcm, sample_rate, subtype="PCM_16", format="FLAC")
-        os.replace(tmp, out)  # atomic: an interrupted build never leaves a truncated file
+        with atomic_file(out, clean_stale=False) as tmp:  # never a truncated file
+            sf.write(tmp, pcm, sample_rate, subtype="PCM_16", format="FLAC")
         item.out = rel.as_posix()
         item.seconds = round(x.shape[-1] / sample_rate, 3)
         return item, None
@@ -221,11 +221,7 @@ def build_audio_corpus(
         "files": [asdict(it) for it in sorted(done, key=lambda it: it.out)],
         "skipped": skipped,
     }
-    path = root / "manifest.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(manifest, indent=1))
-    os.replace(tmp, path)
-    return path
+    return atomic_write_json(root / "manifest.json", manifest, indent=1)
 
 
 def build_speech_eval_set(
@@ -273,14 +269,13 @@ def build_speech_eval_set(
             if len(clip) < sr:
                 continue
             name = f"{lang}_{sum(w['language'] == lang for w in written):03d}.flac"
-            sf.write(out_dir / name, clip, sr, subtype="PCM_16")
+            with atomic_file(out_dir / name, clean_stale=False) as tmp:
+                sf.write(tmp, clip, sr, subtype="PCM_16", format="FLAC")
             written.append({"file": name, "language": lang, "sources": [f["source"] for f in group],
                             "seconds": round(len(clip) / sr, 3)})  # fmt: skip
     meta = {"corpus": str(corpus_dir), "sample_rate": sr, "seconds": seconds, "pause": pause,
             "clips": written}  # fmt: skip
-    path = out_dir / "manifest.json"
-    path.write_text(json.dumps(meta, indent=1))
-    return path
+    return atomic_write_json(out_dir / "manifest.json", meta, indent=1)
 
 
 def _main(argv: list[str] | None = None) -> int:

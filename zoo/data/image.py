@@ -31,6 +31,7 @@ from safetensors.torch import save_file
 from torch import Tensor
 from torch.utils.data import Dataset, get_worker_info
 
+from zoo._io import atomic_file
 from zoo.data.transforms import MultiScaleCrop, decode_rgb, to_model_range
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
@@ -211,10 +212,8 @@ def build_crop_cache(
         "sources": [p.name for p in files],
     }
     out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_suffix(out_path.suffix + ".tmp")
-    save_file({CACHE_KEY: torch.from_numpy(out)}, str(tmp), metadata={"zoo": json.dumps(meta)})
-    tmp.replace(out_path)  # never leave a half-written cache behind
+    with atomic_file(out_path) as tmp:  # never leave a half-written cache behind
+        save_file({CACHE_KEY: torch.from_numpy(out)}, str(tmp), metadata={"zoo": json.dumps(meta)})
     return out_path
 
 

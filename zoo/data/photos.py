@@ -30,6 +30,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from zoo._io import atomic_file, atomic_write_json
 from zoo.data.image import build_crop_cache, list_images
 from zoo.data.transforms import MultiScaleCrop
 
@@ -158,12 +159,11 @@ def build_photo_set(out_dir: str | Path, *, link: bool = False) -> Path:
     for s in sources:
         dst = out_dir / s.split / s.name
         dst.parent.mkdir(parents=True, exist_ok=True)
-        if dst.exists() or dst.is_symlink():
-            dst.unlink()
-        if link:
-            dst.symlink_to(Path(s.path).resolve())
-        else:
-            shutil.copyfile(s.path, dst)
+        with atomic_file(dst, clean_stale=False) as tmp:
+            if link:
+                tmp.symlink_to(Path(s.path).resolve())
+            else:
+                shutil.copyfile(s.path, tmp)
         with Image.open(dst) as im:
             width, height = im.size
         entries.append(
@@ -185,9 +185,7 @@ def build_photo_set(out_dir: str | Path, *, link: bool = False) -> Path:
         "num_val": sum(e["split"] == "val" for e in entries),
         "files": entries,
     }
-    path = out_dir / "manifest.json"
-    path.write_text(json.dumps(manifest, indent=2) + "\n")
-    return path
+    return atomic_write_json(out_dir / "manifest.json", manifest)
 
 
 def verify_photo_set(out_dir: str | Path) -> list[str]:
