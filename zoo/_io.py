@@ -99,6 +99,11 @@ def clean_stale_temporaries(path: StrPath) -> list[Path]:
     return removed
 
 
+def _follow_link(path: Path) -> Path:
+    """A symlink's target (the link itself stays, pointing at the new content)."""
+    return path.resolve() if path.is_symlink() else path
+
+
 def _fsync_file(path: Path) -> None:
     with contextlib.suppress(OSError), open(path, "rb") as f:
         os.fsync(f.fileno())
@@ -125,7 +130,7 @@ def atomic_file(path: StrPath, *, clean_stale: bool = True) -> Iterator[Path]:
     skips the look for killed writers' temporaries (one listing of the folder), for writers of
     many files into one folder.
     """
-    path = Path(path)
+    path = _follow_link(Path(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     if clean_stale:
         clean_stale_temporaries(path)
@@ -215,7 +220,7 @@ def atomic_dir(path: StrPath) -> Iterator[Path]:
 
     On an exception nothing at ``path`` changes and the temporary folder is removed.
     """
-    path = Path(path)
+    path = _follow_link(Path(path))
     if path.exists() and not path.is_dir():
         raise NotADirectoryError(f"{str(path)!r} exists and is not a folder")
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -306,3 +306,21 @@ def test_result_writers_go_through_the_atomic_helpers():
             if path.name != "_io.py" and renames.search(path.read_text()):
                 offenders.append(f"{path.relative_to(ROOT)}: renames files itself")
     assert not offenders, offenders
+
+
+def test_atomic_dir_without_the_one_step_swap(tmp_path, monkeypatch):
+    """Where renameat2(RENAME_EXCHANGE) is missing, the old folder goes aside and the new one in;
+    a writer killed between the two renames is repaired by the next write."""
+    monkeypatch.setattr(_io, "_exchange", lambda a, b: False)
+    folder = tmp_path / "tok"
+    _tokenizer(1.0).save_pretrained(folder)
+    _tokenizer(2.0).save_pretrained(folder)
+    assert _first_weight(folder) == 2.0 and _litter(folder) == []
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    aside = tmp_path / f".tok.old-{int(dead.stdout)}-0123abcd"
+    folder.rename(aside)  # the state a kill between the two renames leaves
+    new = tmp_path / f".tok.tmp-{int(dead.stdout)}-4567abcd"
+    new.mkdir()
+    _io.clean_stale_temporaries(folder)
+    assert _first_weight(folder) == 2.0 and _litter(folder) == []
