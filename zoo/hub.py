@@ -25,6 +25,7 @@ import hashlib
 import importlib.resources
 import json
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
@@ -36,6 +37,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData, hf_hub_downloa
 from huggingface_hub.errors import EntryNotFoundError, HFValidationError
 from torch import Tensor
 
+from zoo._io import atomic_file, refuse_urls
 from zoo.registry import (
     PretrainedCfg,
     create_tokenizer,
@@ -58,17 +60,37 @@ _HUB_LICENSES = {"apache-2.0", "mit", "bsd-3-clause", "cc-by-4.0", "cc-by-nc-4.0
 
 
 # ---------------------------------------------------------------------------------------- load
-def load(name_or_path: str | os.PathLike, **overrides: Any) -> Tokenizer:
+def load(
+    name_or_path: str | os.PathLike,
+    *,
+    checkpoint_path: str | os.PathLike | None = None,
+    **overrides: Any,
+) -> Tokenizer:
     """Load a pretrained tokenizer (eval mode) by registry name, local folder or ``hf-hub:`` id.
 
     Args:
         name_or_path: ``"family_variant.tag"`` (``"family_variant"`` uses the default tag), a
             folder written by ``save_pretrained``, or ``"hf-hub:org/repo[@revision]"``.
+        checkpoint_path: registry names only: read the tag's weights from this local file or
+            folder instead of the network, e.g. the upstream ``vq_ds16_c2i.pt`` or a transformers
+            ``save_pretrained`` folder exactly as published. Upstream checkpoints are converted
+            once and cached (see :func:`conversion_cache_dir`); later loads read the cache.
         overrides: constructor arguments replacing the saved/registered ones (shape-changing
             overrides make the strict weight load fail).
 
     For random initialisation use :func:`zoo.create_tokenizer`.
     """
+    if checkpoint_path is not None:
+        if not isinstance(name_or_path, str) or not is_tokenizer(name_or_path):
+            raise ValueError(
+                f"zoo.load({str(name_or_path)!r}, checkpoint_path=...): checkpoint_path goes with "
+                "a registered name ('family_variant.tag'), which says how to read the file; "
+                f"{unknown_name_message(str(name_or_path))}"
+            )
+        get_pretrained_cfg(name_or_path)
+        return create_tokenizer(
+            name_or_path, pretrained=True, checkpoint_path=checkpoint_path, **overrides
+        )
     if isinstance(name_or_path, os.PathLike):
         return load_folder(name_or_path, overrides=overrides)
     if not isinstance(name_or_path, str):
@@ -230,13 +252,28 @@ def _raise_on_key_mismatch(
 
 
 def load_pretrained_weights(
-    tok: Tokenizer, cfg: PretrainedCfg, *, name: str, module: ModuleType | None = None
+    tok: Tokenizer,
+    cfg: PretrainedCfg,
+    *,
+    name: str,
+    module: ModuleType | None = None,
+    checkpoint_path: str | os.PathLike | None = None,
 ) -> None:
     """Fill ``tok`` with the weights ``cfg`` describes (see :class:`PretrainedCfg`), strictly.
 
     ``module`` is the variant's module, where a converter given by name is looked up.
+    ``checkpoint_path`` (a local file or folder) replaces the download: the upstream checkpoint
+    for a tag with a converter, else weights in this project's format. A converted checkpoint is
+    written to the conversion cache in this project's format and read from there next time.
     """
-    if cfg.package_weights is not None:
+    if checkpoint_path is not None:
+        local = Path(refuse_urls(checkpoint_path, f"{name}: checkpoint_path"))
+        if not local.exists():
+            raise FileNotFoundError(f"{name}: checkpoint_path {str(local)!r} does not exist")
+        if cfg.converter is None:
+            load_weights_file(tok, local / WEIGHTS_NAME if local.is_dir() else local)
+            return
+    if cfg.package_weights is not None and checkpoint_path is None:
         folder = PACKAGE_WEIGHTS_ROOT / cfg.package_weights
         missing = [n for n in (CONFIG_NAME, WEIGHTS_NAME) if not (folder / n).is_file()]
         if missing:
@@ -259,11 +296,24 @@ def load_pretrained_weights(
                 where = module.__name__ if module is not None else "the variant's module"
                 raise ValueError(f"{name}: converter {converter!r} is not a function in {where}")
             converter = getattr(module, converter)
-        path = _upstream_checkpoint(cfg, name)
+        path = str(local) if checkpoint_path is not None else _upstream_checkpoint(cfg, name)
+        cached = _conversion_cache_file(name, converter, path, tok)
+        if cached is not None and cached.is_file():
+            try:
+                load_weights_file(tok, cached)
+                return
+            except Exception as err:  # a stale or damaged cache entry: convert again
+                warnings.warn(
+                    f"{name}: ignoring the cached conversion {str(cached)!r} ({err}); converting "
+                    f"{path!r} again",
+                    stacklevel=2,
+                )
         state_dict = converter(path, tok)
         if not isinstance(state_dict, Mapping):
             raise TypeError(f"{name}: converter returned {type(state_dict).__name__}, not a dict")
         load_state_dict_strict(tok, state_dict, source=f"{name} (converted from {path!r})")
+        if cached is not None:
+            _write_conversion_cache(tok, cached, name=name, source=path)
         return
     assert cfg.hub_id is not None  # PretrainedCfg.__post_init__ guarantees a location
     where = f"hf-hub:{cfg.hub_id}" + (f"@{cfg.revision}" if cfg.revision else "")
@@ -275,6 +325,58 @@ def load_pretrained_weights(
         library_name="tokenizer-zoo",
     )
     load_weights_file(tok, path)
+
+
+def conversion_cache_dir() -> Path:
+    """Where converted upstream checkpoints are cached: ``$ZOO_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/tokenizer-zoo``, else ``~/.cache/tokenizer-zoo`` (``converted/`` inside)."""
+    root = os.environ.get("ZOO_CACHE_DIR")
+    if not root:
+        xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        root = os.path.join(xdg, "tokenizer-zoo")
+    return Path(root) / "converted"
+
+
+def _fingerprint(path: Path) -> list[tuple[str, int, int]]:
+    """``(path, size, mtime)`` of the checkpoint file, or of every file in the folder."""
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    return [(str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
+
+
+def _conversion_cache_file(name: str, converter: Any, path: str, tok: Tokenizer) -> Path | None:
+    """Cache entry of ``converter(path)`` for ``tok``: keyed by the source files (path, size,
+    mtime), the converter, the architecture arguments and the package version; None (no
+    caching) for a tokenizer built outside the registry, whose arguments are unknown."""
+    from zoo import __version__
+
+    try:
+        config = tok.get_config()
+    except ValueError:
+        return None
+    key = json.dumps(
+        {
+            "name": name,
+            "converter": f"{converter.__module__}.{getattr(converter, '__qualname__', converter)}",
+            "source": _fingerprint(Path(path)),
+            "config": config,
+            "version": __version__,
+        },
+        sort_keys=True,
+        default=str,
+    )
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    return conversion_cache_dir() / name / digest / WEIGHTS_NAME
+
+
+def _write_conversion_cache(tok: Tokenizer, cached: Path, *, name: str, source: str) -> None:
+    try:
+        with atomic_file(cached) as tmp:
+            safetensors.torch.save_model(tok, str(tmp), metadata={"converted_from": source})
+    except OSError as err:  # a read-only cache only costs a conversion next time
+        warnings.warn(
+            f"{name}: could not cache the converted weights at {str(cached)!r}: {err}",
+            stacklevel=3,
+        )
 
 
 def _upstream_checkpoint(cfg: PretrainedCfg, name: str) -> str:

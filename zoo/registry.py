@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import os
 import sys
 import warnings
 from collections.abc import Callable, Iterable
@@ -213,7 +214,12 @@ def get_pretrained_cfg(name: str) -> tuple[str, PretrainedCfg]:
     return tag, tags[tag]
 
 
-def create_tokenizer(name: str, pretrained: bool = False, **overrides: Any) -> Tokenizer:
+def create_tokenizer(
+    name: str,
+    pretrained: bool = False,
+    checkpoint_path: str | os.PathLike | None = None,
+    **overrides: Any,
+) -> Tokenizer:
     """Build a registered tokenizer.
 
     Args:
@@ -221,6 +227,10 @@ def create_tokenizer(name: str, pretrained: bool = False, **overrides: Any) -> T
         pretrained: load the weights of the tag (or of the default tag when ``name`` has none),
             strictly; the model is returned in eval mode. Otherwise weights are random and the
             tag, if given, only selects ``tok.pretrained_cfg``.
+        checkpoint_path: with ``pretrained=True``, read the tag's weights from this local file or
+            folder instead of downloading them: the upstream checkpoint exactly as upstream
+            publishes it (converted on load, then cached) for tags with a converter, else a
+            ``model.safetensors`` or ``save_pretrained`` folder in this project's format.
         overrides: constructor arguments replacing the variant's defaults.
 
     Sets ``tok.architecture`` (the name without tag, written to ``config.json``) and
@@ -230,6 +240,11 @@ def create_tokenizer(name: str, pretrained: bool = False, **overrides: Any) -> T
         raise TypeError(f"create_tokenizer: expected a name string, got {type(name).__name__}")
     arch, tag = split_name_tag(name)
     fn = _get_entrypoint(arch)
+    if checkpoint_path is not None and not pretrained:
+        raise ValueError(
+            f"create_tokenizer({name!r}): checkpoint_path is where pretrained weights are read "
+            "from; pass pretrained=True (or use zoo.load) to load it"
+        )
     cfg = None
     if tag is not None or pretrained:
         tag, cfg = get_pretrained_cfg(name)
@@ -248,7 +263,13 @@ def create_tokenizer(name: str, pretrained: bool = False, **overrides: Any) -> T
         from zoo.hub import load_pretrained_weights  # hub imports this module
 
         assert cfg is not None
-        load_pretrained_weights(tok, cfg, name=f"{arch}.{tag}", module=sys.modules[fn.__module__])
+        load_pretrained_weights(
+            tok,
+            cfg,
+            name=f"{arch}.{tag}",
+            module=sys.modules[fn.__module__],
+            checkpoint_path=checkpoint_path,
+        )
         tok.eval()
     return tok
 
