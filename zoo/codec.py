@@ -12,14 +12,15 @@ same model decodes what it encoded (``--model`` overrides, and must match the ar
 
 Input files are read with soundfile (WAV, FLAC, OGG/Vorbis, Opus, MP3), mixed down (or up) to
 the model's channels and resampled to its rate with soxr; ``decode`` writes the model's rate
-(``--sample-rate`` resamples to another, e.g. the original's).
+(``--sample-rate`` resamples to another, e.g. the original's). Neither command writes over its
+input, nor over an existing file unless given ``--overwrite``; outputs appear complete or not at
+all (written atomically).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -27,6 +28,8 @@ import soundfile as sf
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
+
+from zoo._io import OutputPathError, atomic_file, check_output_paths
 
 DEFAULT_AUDIO_MODEL = "seanet_cpu_16khz.speech_music"
 FORMAT = "tokenizer-zoo/audio-tokens/1"
@@ -38,11 +41,15 @@ def encode_file(
     *,
     model: str = DEFAULT_AUDIO_MODEL,
     num_codebooks: int | None = None,
+    overwrite: bool = False,
 ) -> dict:
-    """Tokenize audio file ``path`` into token file ``out``; returns the metadata written."""
+    """Tokenize audio file ``path`` into token file ``out``; returns the metadata written.
+    :class:`zoo._io.OutputPathError` when ``out`` is ``path``, or exists and ``overwrite`` is not
+    set."""
     import zoo
     from zoo.data.audio import read_audio
 
+    check_output_paths([out], inputs=[path], overwrite=overwrite)
     tok = zoo.load(model)
     if getattr(tok, "modality", None) != "audio":
         raise ValueError(f"zoo.codec: {model!r} is not an audio tokenizer (it is {tok.modality})")
@@ -67,10 +74,8 @@ def encode_file(
         "num_codebooks": str(k),
         "bitrate_bps": f"{tok.bitrate(k):.1f}",
     }
-    out = Path(out)
-    tmp = out.with_name(out.name + ".tmp")
-    save_file({"codes": codes.contiguous()}, str(tmp), metadata=meta)
-    os.replace(tmp, out)  # atomic
+    with atomic_file(out) as tmp:
+        save_file({"codes": codes.contiguous()}, str(tmp), metadata=meta)
     return meta
 
 
@@ -80,11 +85,15 @@ def decode_file(
     *,
     model: str | None = None,
     sample_rate: int | None = None,
+    overwrite: bool = False,
 ) -> dict:
-    """Decode token file ``path`` (from :func:`encode_file`) into audio file ``out``."""
+    """Decode token file ``path`` (from :func:`encode_file`) into audio file ``out``.
+    :class:`zoo._io.OutputPathError` when ``out`` is ``path``, or exists and ``overwrite`` is not
+    set."""
     import zoo
     from zoo.data.audio import resample
 
+    check_output_paths([out], inputs=[path], overwrite=overwrite)
     with safe_open(str(path), framework="pt") as f:
         meta = f.metadata() or {}
         if meta.get("format") != FORMAT or "codes" not in f.keys():
@@ -106,10 +115,8 @@ def decode_file(
     rate = tok.sample_rate
     if sample_rate and sample_rate != rate:
         audio, rate = resample(audio, rate, sample_rate), sample_rate
-    out = Path(out)
-    tmp = out.with_name(out.name + ".tmp" + out.suffix)
-    sf.write(str(tmp), audio.T.numpy(), rate, subtype="PCM_16")
-    os.replace(tmp, out)
+    with atomic_file(out) as tmp:  # keeps the suffix: soundfile picks the format from it
+        sf.write(str(tmp), audio.T.numpy(), rate, subtype="PCM_16")
     return dict(meta, output_sample_rate=str(rate))
 
 
@@ -126,11 +133,25 @@ def _main(argv: list[str] | None = None) -> int:
     d.add_argument("audio")
     d.add_argument("--model", default=None, help="default: the model named in the token file")
     d.add_argument("--sample-rate", type=int, default=None, help="resample the output")
+    for sp in (e, d):
+        sp.add_argument("--overwrite", action="store_true", help="replace an existing output")
     a = p.parse_args(argv)
-    if a.cmd == "encode":
-        meta = encode_file(a.audio, a.tokens, model=a.model, num_codebooks=a.num_codebooks)
-    else:
-        meta = decode_file(a.tokens, a.audio, model=a.model, sample_rate=a.sample_rate)
+    try:
+        if a.cmd == "encode":
+            meta = encode_file(
+                a.audio,
+                a.tokens,
+                model=a.model,
+                num_codebooks=a.num_codebooks,
+                overwrite=a.overwrite,
+            )
+        else:
+            meta = decode_file(
+                a.tokens, a.audio, model=a.model, sample_rate=a.sample_rate, overwrite=a.overwrite
+            )
+    except OutputPathError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     print(json.dumps(meta, indent=1))
     return 0
 

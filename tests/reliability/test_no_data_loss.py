@@ -252,6 +252,29 @@ def test_eval_runners_never_write_over_inputs_or_existing_files(tmp_path):
     assert not (tmp_path / "new.json").exists() and not (data / "rec").exists()
 
 
+def test_codec_cli_never_destroys_the_source_audio(tmp_path, capsys):
+    from zoo import codec
+
+    src = tmp_path / "a.flac"
+    src.write_bytes((ROOT / "tests" / "fixtures" / "speech_front_center_24k.flac").read_bytes())
+    original = src.read_bytes()
+
+    def refused(argv: list[str], message: str) -> None:
+        assert codec._main(argv) == 2
+        assert re.search(message, capsys.readouterr().err)
+
+    refused(["encode", str(src), str(src), "--overwrite"], r"a\.flac' is the input")
+    link = tmp_path / "link.flac"
+    os.link(src, link)  # the same file under another name
+    with pytest.raises(_io.OutputPathError, match="is the input"):
+        codec.encode_file(src, link, overwrite=True)
+    tokens = tmp_path / "a.tokens.safetensors"
+    tokens.write_bytes(b"an older token file")
+    refused(["encode", str(src), str(tokens)], "already exists; pass --overwrite")
+    refused(["decode", str(tokens), str(src)], r"a\.flac' already exists; pass --overwrite")
+    assert src.read_bytes() == original and tokens.read_bytes() == b"an older token file"
+
+
 def test_export_and_demo_refuse_existing_outputs(tmp_path):
     from zoo import demo
     from zoo.training import export
