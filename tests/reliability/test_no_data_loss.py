@@ -347,3 +347,29 @@ def test_atomic_dir_without_the_one_step_swap(tmp_path, monkeypatch):
     new.mkdir()
     _io.clean_stale_temporaries(folder)
     assert _first_weight(folder) == 2.0 and _litter(folder) == []
+
+
+def test_export_is_atomic_and_keeps_other_files(tmp_path):
+    import lightning
+    import safetensors.torch
+
+    from zoo.training.export import export_checkpoint
+
+    module = TokenizerModule(tokenizer=MODEL)
+    ckpt = {"state_dict": module.state_dict(), "hyper_parameters": dict(module.hparams),
+            "pytorch-lightning_version": lightning.__version__}  # fmt: skip
+    module.on_save_checkpoint(ckpt)
+    run = tmp_path / "run"
+    run.mkdir()
+    torch.save(ckpt, run / "last.ckpt")
+    export_checkpoint(str(run / "last.ckpt"), str(run), half=True)  # next to the checkpoint
+    weights = safetensors.torch.load_file(run / "model.safetensors")
+    assert {v.dtype for v in weights.values() if v.is_floating_point()} == {torch.float16}
+    assert zoo.load(run).architecture == MODEL
+    export_checkpoint(str(run / "last.ckpt"), str(run), overwrite=True)
+    kept = torch.load(run / "last.ckpt", weights_only=True)
+    assert kept["hyper_parameters"]["tokenizer"] == MODEL
+    assert sorted(p.name for p in run.iterdir()) == [
+        "README.md", "config.json", "last.ckpt", "model.safetensors"
+    ]  # fmt: skip
+    assert _litter(run) == []
