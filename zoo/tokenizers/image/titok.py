@@ -49,13 +49,23 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.nn import functional as F
 
-from zoo.layers import PatchEmbed, Transformer, unpatchify
+from zoo.layers import (
+    Downsample,
+    PatchEmbed,
+    ResnetBlock,
+    Transformer,
+    Upsample,
+    create_norm,
+    unpatchify,
+)
 from zoo.quantizers import create_quantizer
 from zoo.registry import PretrainedCfg, register_pretrained, register_tokenizer
 from zoo.tokenizers.base import Tokenizer
 
 TOKEN_DROPS = ("none", "tail", "nested")
+STEMS = ("patch", "conv")
 TOKEN_COUNT_DISTS = ("uniform", "pow2")
 
 
@@ -79,6 +89,73 @@ def _trunc_normal_init(module: nn.Module) -> None:
             nn.init.zeros_(module.bias)
 
 
+def _stem_levels(patch_size: int, stem_channels: list[int], who: str) -> int:
+    levels = patch_size.bit_length() - 1
+    if patch_size != 1 << levels or len(stem_channels) != levels + 1:
+        raise ValueError(
+            f"{who}: stem='conv' needs a power-of-two patch_size and len(stem_channels) == "
+            f"log2(patch_size) + 1 (one width per resolution, full first); got patch_size="
+            f"{patch_size}, stem_channels={stem_channels}"
+        )
+    return levels
+
+
+class ConvStem(nn.Module):
+    """Convolutional patch embedding: ``(B, C, H, W)`` -> tokens ``(B, (H/p)(W/p), width)``,
+    row-major over the grid. A 3x3 conv at full resolution, then per halving a strided conv and
+    a ResNet block (``stem_channels[i]`` wide at resolution ``H / 2**i``), GroupNorm, SiLU and a
+    1x1 projection to ``width``. Unlike a linear patch embedding, neighbouring pixels are mixed
+    before the transformer sees them, which is what lets a small model learn quickly."""
+
+    def __init__(self, *, in_channels: int, width: int, stem_channels: list[int]) -> None:
+        super().__init__()
+        ch = [int(c) for c in stem_channels]
+        self.conv_in = nn.Conv2d(in_channels, ch[0], 3, padding=1)
+        self.down = nn.ModuleList(Downsample(channels=ch[i]) for i in range(len(ch) - 1))
+        self.blocks = nn.ModuleList(
+            ResnetBlock(in_channels=ch[i], out_channels=ch[i + 1]) for i in range(len(ch) - 1)
+        )
+        self.norm_out = create_norm("groupnorm", ch[-1])
+        self.proj = nn.Conv2d(ch[-1], width, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = self.conv_in(x)
+        for down, block in zip(self.down, self.blocks, strict=True):
+            h = block(down(h))
+        h = self.proj(F.silu(self.norm_out(h)))
+        return h.flatten(2).transpose(1, 2)
+
+
+class ConvHead(nn.Module):
+    """Mirror of :class:`ConvStem`: tokens ``(B, gh * gw, width)`` -> pixels ``(B, C, H, W)``:
+    1x1 projection, then per doubling a ResNet block and nearest upsampling + 3x3 conv, a final
+    ResNet block, GroupNorm, SiLU and a 3x3 conv to the output channels."""
+
+    def __init__(
+        self, *, out_channels: int, width: int, stem_channels: list[int], grid: int
+    ) -> None:
+        super().__init__()
+        ch = [int(c) for c in stem_channels]
+        self.grid = grid
+        self.proj = nn.Conv2d(width, ch[-1], 1)
+        self.blocks = nn.ModuleList(
+            ResnetBlock(in_channels=ch[i + 1], out_channels=ch[i])
+            for i in reversed(range(len(ch) - 1))
+        )
+        self.up = nn.ModuleList(Upsample(channels=ch[i]) for i in reversed(range(len(ch) - 1)))
+        self.block_out = ResnetBlock(in_channels=ch[0])
+        self.norm_out = create_norm("groupnorm", ch[0])
+        self.conv_out = nn.Conv2d(ch[0], out_channels, 3, padding=1)
+
+    def forward(self, tokens: Tensor) -> Tensor:
+        b, n, w = tokens.shape
+        h = self.proj(tokens.transpose(1, 2).reshape(b, w, self.grid, self.grid))
+        for block, up in zip(self.blocks, self.up, strict=True):
+            h = up(block(h))
+        h = self.block_out(h)
+        return self.conv_out(F.silu(self.norm_out(h)))
+
+
 class TiTokEncoder(nn.Module):
     """ViT over ``[cls, patches, latent tokens]``; returns the latent tokens projected to
     ``token_dim``: ``(B, k, token_dim)``."""
@@ -96,12 +173,18 @@ class TiTokEncoder(nn.Module):
         mlp_ratio: float,
         token_dim: int,
         causal_latents: bool,
+        stem_channels: list[int] | None = None,
     ) -> None:
         super().__init__()
         scale = width**-0.5
         self.num_patches = grid * grid
         self.causal_latents = causal_latents
-        self.patch_embed = PatchEmbed(in_channels=in_channels, dim=width, patch_size=patch_size)
+        if stem_channels:
+            self.patch_embed = ConvStem(
+                in_channels=in_channels, width=width, stem_channels=stem_channels
+            )
+        else:
+            self.patch_embed = PatchEmbed(in_channels=in_channels, dim=width, patch_size=patch_size)
         self.class_embedding = nn.Parameter(scale * torch.randn(width))
         self.positional_embedding = nn.Parameter(scale * torch.randn(self.num_patches + 1, width))
         # Upstream keeps latent tokens and their position embedding as two parameters that are
@@ -155,6 +238,7 @@ class TiTokDecoder(nn.Module):
         token_dim: int,
         redundant_padding: bool,
         conv_refiner: bool,
+        stem_channels: list[int] | None = None,
     ) -> None:
         super().__init__()
         scale = width**-0.5
@@ -175,10 +259,18 @@ class TiTokDecoder(nn.Module):
             dim=width, depth=depth, num_heads=num_heads, mlp_ratio=mlp_ratio
         )
         self.ln_post = nn.LayerNorm(width)
-        self.pixel_head = nn.Linear(width, patch_size * patch_size * out_channels)
-        self.conv_out = (
-            nn.Conv2d(out_channels, out_channels, 3, padding=1) if conv_refiner else nn.Identity()
-        )
+        if stem_channels:
+            self.pixel_head = ConvHead(
+                out_channels=out_channels, width=width, stem_channels=stem_channels, grid=grid
+            )
+            self.conv_out = nn.Identity()
+        else:
+            self.pixel_head = nn.Linear(width, patch_size * patch_size * out_channels)
+            self.conv_out = (
+                nn.Conv2d(out_channels, out_channels, 3, padding=1)
+                if conv_refiner
+                else nn.Identity()
+            )
 
     def forward(self, quantized: Tensor) -> Tensor:
         b, k, _ = quantized.shape
@@ -194,6 +286,8 @@ class TiTokDecoder(nn.Module):
         masks = self.mask_token.expand(b, n_patches, -1)
         img = (torch.cat([cls, masks], dim=1) + self.positional_embedding).to(lat.dtype)
         h = self.transformer(self.ln_pre(torch.cat([img, lat], dim=1)))
+        if isinstance(self.pixel_head, ConvHead):
+            return self.pixel_head(self.ln_post(h[:, 1 : 1 + n_patches]))
         pixels = self.pixel_head(self.ln_post(h[:, 1 : 1 + n_patches]))
         img_out = unpatchify(pixels, self.patch_size, (self.grid, self.grid), self.out_channels)
         return self.conv_out(img_out)
@@ -222,6 +316,11 @@ class TiTok(Tokenizer):
             (ReTok) instead of removing them (One-D-Piece).
         conv_refiner: 3x3 conv after unpatchifying the predicted pixels (upstream ``conv_out``).
         in_channels: image channels.
+        stem: ``"patch"`` (upstream: linear patch embedding and pixel head) or ``"conv"``: a
+            small CNN embeds the patches and another renders the pixels (:class:`ConvStem`,
+            :class:`ConvHead`), the hybrid that trains in CPU budgets.
+        stem_channels: ``stem="conv"`` only: CNN widths per resolution, full resolution first,
+            ``log2(patch_size) + 1`` entries.
     """
 
     modality = "image"
@@ -248,8 +347,16 @@ class TiTok(Tokenizer):
         redundant_padding: bool = False,
         conv_refiner: bool = True,
         in_channels: int = 3,
+        stem: str = "patch",
+        stem_channels: list[int] | None = None,
     ) -> None:
         super().__init__()
+        if stem not in STEMS:
+            raise ValueError(f"TiTok: stem must be one of {STEMS}, got {stem!r}")
+        if stem == "conv":
+            _stem_levels(patch_size, list(stem_channels or []), "TiTok")
+        elif stem_channels:
+            raise ValueError("TiTok: stem_channels is only used with stem='conv'")
         if image_size % patch_size:
             raise ValueError(
                 f"TiTok: image_size ({image_size}) must be a multiple of patch_size ({patch_size})"
@@ -289,6 +396,7 @@ class TiTok(Tokenizer):
             mlp_ratio=mlp_ratio,
             token_dim=token_dim,
             causal_latents=token_drop == "nested",
+            stem_channels=stem_channels if stem == "conv" else None,
         )
         self.decoder = TiTokDecoder(
             out_channels=in_channels,
@@ -302,6 +410,7 @@ class TiTok(Tokenizer):
             token_dim=token_dim,
             redundant_padding=redundant_padding,
             conv_refiner=conv_refiner,
+            stem_channels=stem_channels if stem == "conv" else None,
         )
         self.apply(_trunc_normal_init)
         self.quantizer = quantizer_for(token_dim, quantizer, quantizer_kwargs, "TiTok")
@@ -418,6 +527,18 @@ def titok_test_tail_pad(**kwargs: Any) -> TiTok:
 
 
 @register_tokenizer
+def titok_test_conv(**kwargs: Any) -> TiTok:
+    """Tiny nested-dropout TiTok with the convolutional stem and head, for tests."""
+    args = dict(
+        image_size=32, patch_size=8, num_latent_tokens=8, encoder_width=32, encoder_depth=1,
+        encoder_heads=2, decoder_width=32, decoder_depth=1, decoder_heads=2, mlp_ratio=2.0,
+        token_dim=4, quantizer="fsq", quantizer_kwargs={"levels": [8, 5, 5, 5]},
+        token_drop="nested", token_count_dist="pow2", stem="conv", stem_channels=[8, 8, 16, 16],
+    )  # fmt: skip
+    return _create_titok("titok_test_conv", **dict(args, **kwargs))
+
+
+@register_tokenizer
 def titok_test_bsq(**kwargs: Any) -> TiTok:
     """Tiny binary 1D TiTok (BSQ, 16 bits per token as two 8-bit codes), fixed length."""
     args = dict(
@@ -483,6 +604,24 @@ def titok_cpu_flex(**kwargs: Any) -> TiTok:
         token_drop="nested", token_count_dist="pow2", keep_all_prob=0.5,
     )  # fmt: skip
     return _create_titok("titok_cpu_flex", **dict(args, **kwargs))
+
+
+@register_tokenizer
+def titok_cpu_flex128(**kwargs: Any) -> TiTok:
+    """The flagship CPU-trainable flexible TiTok at 128 px: convolutional stem and head
+    (widths 16-32-64-128-128, patch 16: an 8 x 8 grid), ViT width 192, depth 4 + 4, 64 tokens
+    of 4 FSQ codes [8, 8, 8, 5, 5, 5] each (~64 bits per token, 0.25 bpp at full length),
+    nested dropout over {1, 2, 4, ..., 64} tokens (all 64 kept in half the steps)."""
+    args = dict(
+        image_size=128, patch_size=16, num_latent_tokens=64, encoder_width=192, encoder_depth=4,
+        encoder_heads=3, decoder_width=192, decoder_depth=4, decoder_heads=3, mlp_ratio=3.0,
+        token_dim=24, quantizer="grouped",
+        quantizer_kwargs={"quantizer": "fsq", "groups": 4,
+                          "quantizer_kwargs": {"levels": [8, 8, 8, 5, 5, 5]}},
+        token_drop="nested", token_count_dist="pow2", keep_all_prob=0.5,
+        stem="conv", stem_channels=[16, 32, 64, 128, 128],
+    )  # fmt: skip
+    return _create_titok("titok_cpu_flex128", **dict(args, **kwargs))
 
 
 # Weights trained by this project and shipped as package data (zoo/weights/<name>/, float16).
