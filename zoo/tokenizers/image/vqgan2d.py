@@ -14,18 +14,34 @@ nearest upsampling). The downsampling factor is ``2 ** (len(ch_mult) - 1)``.
 Layouts: images ``(B, 3, H, W)`` in ``[-1, 1]`` with ``H``, ``W`` multiples of the factor ``f``
 (any size: the network is fully convolutional); latents ``(B, H/f, W/f, token_dim)`` channels last;
 codes ``(B, H/f, W/f, num_codebooks)`` int64; ``token_shape`` is ``(h, w)`` at ``image_size``.
+
+Published weights (converted on load by :func:`convert_llamagen_checkpoint`):
+
+- LlamaGen VQ-16 / VQ-8 (``llamagen_vq_f16.c2i``, ``.t2i``, ``llamagen_vq_f8.c2i``): upstream
+  ``torch.save({"model": state_dict})`` files with keys ``encoder.conv_blocks.{i}.res.{j}.*``,
+  ``.attn.{j}.*``, ``.downsample.conv.*`` (decoder: ``.upsample``), ``encoder.mid.{0,1,2}.*``,
+  ``quant_conv`` (256 -> 8), ``quantize.embedding.weight`` (16384 x 8, l2-normalised before the
+  lookup) and the usage buffer ``quantize.codebook_used`` (dropped). Decoder blocks run from the
+  coarsest level (``conv_blocks.0``), as ours.
+- Janus / Janus-Pro's generation VQ (``janus_vq_f16.deepseek``): the same model under
+  ``gen_vision_model.`` in the full Janus checkpoint, or transformers' ``JanusVQVAE`` layout
+  (``encoder.down.{i}.block.{j}``, ``mid.block_1/attn_1/block_2``, ``decoder.up.{i}``, coarsest
+  first; ``model.vqmodel.`` inside ``JanusForConditionalGeneration``).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
 from zoo.layers import ConvAttention, Downsample, ResnetBlock, Upsample, create_norm
-from zoo.registry import register_tokenizer
+from zoo.registry import PretrainedCfg, register_tokenizer
 from zoo.tokenizers.base import Tokenizer
 from zoo.tokenizers.image.titok import quantizer_for
+from zoo.tokenizers.upstream import read_checkpoint, take_prefix, unwrap_checkpoint
 
 
 def _stage(blocks: list[nn.Module], attn: list[nn.Module], resample: nn.Module) -> nn.Module:
@@ -234,6 +250,100 @@ class VQGAN(Tokenizer):
         return self.decoder(self.post_quant_conv(quantized.permute(0, 3, 1, 2)))
 
 
+# ---------------------------------------------------------------------- converters
+# Upstream module paths (LlamaGen / Janus VQModel and transformers JanusVQVAE) -> ours.
+_LLAMAGEN_RULES = [
+    (r"(encoder|decoder)\.(?:conv_blocks\.(\d+)\.res|(?:down|up)\.(\d+)\.block)\.(\d+)\.",
+     lambda m: f"{m[1]}.stages.{m[2] or m[3]}.blocks.{m[4]}."),
+    (r"(encoder|decoder)\.(?:conv_blocks|down|up)\.(\d+)\.attn\.(\d+)\.",
+     lambda m: f"{m[1]}.stages.{m[2]}.attn.{m[3]}."),
+    (r"(encoder|decoder)\.(?:conv_blocks|down|up)\.(\d+)\.(?:downsample|upsample)\.",
+     lambda m: f"{m[1]}.stages.{m[2]}.resample."),
+    (r"(encoder|decoder)\.mid\.(?:block_1|attn_1|block_2)\.",
+     lambda m: f"{m[1]}.mid.{ {'block_1': 0, 'attn_1': 1, 'block_2': 2}[m[0].split('.')[2]]}."),
+    (r"quantize\.embedding\.weight$", lambda m: "quantizer.codebook"),
+]  # fmt: skip
+_DROPPED = ("quantize.codebook_used",)  # LlamaGen's training-time usage history
+
+
+def _rename(key: str, rules: list[tuple[str, Any]]) -> str:
+    for pattern, repl in rules:
+        key = re.sub("^" + pattern, repl, key)
+    return key.replace(".nin_shortcut.", ".shortcut.")
+
+
+def _fill(tok: VQGAN, renamed: dict[str, Tensor], who: str, hint: str) -> dict[str, Tensor]:
+    """Check ``renamed`` against ``tok``'s state dict (names and shapes), add the statistics
+    buffers upstream lacks, and cast to our dtypes; errors list what does not fit."""
+    ours = tok.state_dict()
+    for key in ours:  # usage statistics start as in a fresh model
+        if key.endswith(".cluster_size") and key not in renamed:
+            renamed[key] = torch.ones_like(ours[key])
+    missing = sorted(set(ours) - set(renamed))
+    extra = sorted(set(renamed) - set(ours))
+    if missing or extra:
+        raise ValueError(
+            f"{who}: the checkpoint does not match this architecture: model keys not filled "
+            f"{missing[:5]}, checkpoint keys the model lacks {extra[:5]} (totals {len(missing)}/"
+            f"{len(extra)}); {hint}"
+        )
+    bad = [k for k in ours if renamed[k].shape != ours[k].shape]
+    if bad:
+        k = bad[0]
+        raise ValueError(
+            f"{who}: shape mismatch for {k}: checkpoint {tuple(renamed[k].shape)}, model "
+            f"{tuple(ours[k].shape)} ({len(bad)} tensors differ); {hint}"
+        )
+    return {k: v.to(ours[k].dtype) for k, v in renamed.items()}
+
+
+def convert_llamagen_state_dict(state_dict: dict[str, Any], tok: VQGAN) -> dict[str, Tensor]:
+    """Rename a LlamaGen / Janus VQ state dict for ``tok`` (a :class:`VQGAN` built as
+    ``llamagen_vq_f16``, ``llamagen_vq_f8`` or ``janus_vq_f16``).
+
+    Accepts the training checkpoint dict (``{"model"|"ema"|"state_dict": ...}``; EMA weights
+    first), LlamaGen's / Janus's ``VQModel`` keys and transformers' ``JanusVQVAE`` keys, bare or
+    under a prefix (``gen_vision_model.`` in Janus checkpoints, ``model.vqmodel.`` in
+    transformers' Janus models). Raises ValueError naming unmatched keys and shapes.
+    """
+    sd = unwrap_checkpoint(state_dict)
+    anchor = next((k for k in sd if k.endswith("quantize.embedding.weight")), None)
+    if anchor is None:
+        raise ValueError(
+            "convert_llamagen_state_dict: no 'quantize.embedding.weight' in the checkpoint "
+            f"(first keys {sorted(sd)[:5]}); not a LlamaGen / Janus VQ checkpoint"
+        )
+    sd = take_prefix(sd, anchor[: -len("quantize.embedding.weight")])
+    q = tok.quantizer
+    if getattr(q, "distance", None) != "cosine" or getattr(q, "raw_codeword", False):
+        raise ValueError(
+            "convert_llamagen_state_dict: LlamaGen / Janus codes are looked up with l2-normalised "
+            "codewords: the model needs quantizer='vq' with distance='cosine' (see "
+            f"llamagen_vq_f16); it has {type(q).__name__}({q.extra_repr()})"
+        )
+    renamed = {_rename(k, _LLAMAGEN_RULES): v for k, v in sd.items() if k not in _DROPPED}
+    hint = "build the variant of that checkpoint (llamagen_vq_f16, llamagen_vq_f8, janus_vq_f16)"
+    return _fill(tok, renamed, "convert_llamagen_state_dict", hint)
+
+
+_LLAMAGEN_PREFIXES = ("encoder.", "decoder.", "quant", "post_quant", "gen_vision_model.", "model.")
+
+
+def convert_llamagen_checkpoint(path: str, tok: VQGAN) -> dict[str, Tensor]:
+    """Converter for :class:`~zoo.registry.PretrainedCfg`: read a LlamaGen ``vq_ds*.pt``, a
+    Janus checkpoint (``pytorch_model.bin``, safetensors, or their folder: only the VQ's tensors
+    are read) or a transformers ``JanusVQVAE`` ``save_pretrained`` folder, and convert it."""
+
+    def keep(k: str) -> bool:
+        return (
+            k in ("model", "ema", "state_dict")
+            or k.startswith(_LLAMAGEN_PREFIXES)
+            and (not k.startswith("model.") or ".vqmodel." in k or k.startswith("model.vqmodel."))
+        )
+
+    return convert_llamagen_state_dict(read_checkpoint(path, select=keep), tok)
+
+
 def _create_vqgan(variant: str, **kwargs: Any) -> VQGAN:
     try:
         return VQGAN(**kwargs)
@@ -265,6 +375,20 @@ def vqgan_f8_fsq(**kwargs: Any) -> VQGAN:
 
 
 @register_tokenizer
+def vqgan_cpu_f8(**kwargs: Any) -> VQGAN:
+    """CPU-trainable f8 FSQ VQGAN: ch 32, ch_mult [1, 2, 2, 4], one ResNet block per level, no
+    attention, FSQ [8, 8, 8, 5, 5, 5] (64000 codes, ~16 bits per token): 128 px -> 16 x 16
+    tokens, 0.25 bpp. Fully convolutional, so it trains on 64 px crops and runs at any
+    multiple of 8 (``image_size`` is only the nominal size)."""
+    args = dict(
+        image_size=128, ch=32, ch_mult=[1, 2, 2, 4], num_res_blocks=1, z_channels=64,
+        token_dim=6, mid_attention=False, quantizer="fsq",
+        quantizer_kwargs={"levels": [8, 8, 8, 5, 5, 5]},
+    )  # fmt: skip
+    return _create_vqgan("vqgan_cpu_f8", **dict(args, **kwargs))
+
+
+@register_tokenizer
 def vqgan_f16_vq(**kwargs: Any) -> VQGAN:
     """f16 VQGAN with LlamaGen VQ-16 sizes: ch 128, ch_mult [1, 1, 2, 2, 4], attention at the
     coarsest level and mid, z 256, VQ 16384 x 8 l2-normalised; 256 px -> 16 x 16 tokens."""
@@ -274,3 +398,116 @@ def vqgan_f16_vq(**kwargs: Any) -> VQGAN:
         quantizer_kwargs={"codebook_size": 16384, "distance": "cosine"},
     )  # fmt: skip
     return _create_vqgan("vqgan_f16_vq", **dict(args, **kwargs))
+
+
+# ---------------------------------------------------------------------- published ports
+_LLAMAGEN_PAPER = (
+    "Sun et al., Autoregressive Model Beats Diffusion: Llama for Scalable Image Generation, "
+    "arXiv:2406.06525"
+)
+# Upstream ImageNet-val 50k rFID (LlamaGen README): 2.19 at 256 px (16 x 16 tokens), 0.94 at
+# 384 px, 0.70 at 512 px for VQ-16; 0.59 at 256 px (32 x 32 tokens) for VQ-8.
+_LLAMAGEN = dict(
+    converter="convert_llamagen_checkpoint",
+    license="MIT",
+    paper=_LLAMAGEN_PAPER,
+    resolution=256,
+    metrics_dataset="ImageNet-1k val (50k), 256 px",
+)
+# The Hub repo's head commit is 81e4113 (2024-06-14; vq_ds16_c2i.pt added in e467ee8); its full
+# id could not be resolved offline, so the file is read from main.
+_LLAMAGEN_REPO = dict(hub_id="FoundationVision/LlamaGen", revision="main")
+
+
+def _llamagen_args(ch_mult: list[int], image_size: int) -> dict[str, Any]:
+    """LlamaGen ``VQModel`` (= Janus's generation VQ): ch 128, 2 ResNet blocks per level,
+    attention after each block of the coarsest level and in the mid blocks, z 256, ``quant_conv``
+    to 8 channels, 16384 l2-normalised codewords of 8 dims."""
+    return dict(
+        image_size=image_size, ch=128, ch_mult=ch_mult, num_res_blocks=2, z_channels=256,
+        token_dim=8, attn_levels=[len(ch_mult) - 1], mid_attention=True, dropout=0.0,
+        quantizer="vq", quantizer_kwargs={"codebook_size": 16384, "distance": "cosine"},
+    )  # fmt: skip
+
+
+@register_tokenizer(
+    pretrained_cfgs={
+        "c2i": PretrainedCfg(
+            **_LLAMAGEN_REPO,
+            filename="vq_ds16_c2i.pt",
+            training_data="ImageNet-1k train",
+            metrics={"rfid": 2.19, "codebook_usage": 0.97},
+            notes="LlamaGen's class-conditional VQ-16 (vq_ds16_c2i.pt, 72M parameters), converted "
+            "on load; also rFID 0.94 at 384 px and 0.70 at 512 px upstream",
+            **_LLAMAGEN,
+        ),
+        "c2i_safetensors": PretrainedCfg(
+            hub_id="FoundationVision/vq-ds16-c2i",
+            revision="cbbc83d7011f8aa2b24ccaabd4540b87e62e6bbb",
+            filename="model.safetensors",
+            training_data="ImageNet-1k train",
+            metrics={"rfid": 2.19, "codebook_usage": 0.97},
+            notes="the same VQ-16 as a PyTorchModelHubMixin safetensors repo (LlamaGen's "
+            "VQModelHF), converted on load",
+            **_LLAMAGEN,
+        ),
+        "t2i": PretrainedCfg(
+            hub_id="peizesun/llamagen_t2i",
+            revision="main",
+            filename="vq_ds16_t2i.pt",
+            training_data="LAION-COCO (50M) + 10M internal high-aesthetic images",
+            notes="LlamaGen's text-to-image VQ-16 (vq_ds16_t2i.pt), converted on load; no "
+            "upstream reconstruction metrics",
+            **_LLAMAGEN,
+        ),
+    }
+)
+def llamagen_vq_f16(**kwargs: Any) -> VQGAN:
+    """LlamaGen VQ-16 (Sun et al. 2024): f16, ch_mult [1, 1, 2, 2, 4], 72M parameters; 256 px ->
+    16 x 16 tokens of 14 bits (3584 bits per image)."""
+    args = _llamagen_args([1, 1, 2, 2, 4], 256)
+    return _create_vqgan("llamagen_vq_f16", **dict(args, **kwargs))
+
+
+@register_tokenizer(
+    pretrained_cfgs={
+        "c2i": PretrainedCfg(
+            **_LLAMAGEN_REPO,
+            filename="vq_ds8_c2i.pt",
+            training_data="ImageNet-1k train",
+            metrics={"rfid": 0.59},
+            notes="LlamaGen's class-conditional VQ-8 (vq_ds8_c2i.pt, 70M parameters), converted "
+            "on load",
+            **_LLAMAGEN,
+        ),
+    }
+)
+def llamagen_vq_f8(**kwargs: Any) -> VQGAN:
+    """LlamaGen VQ-8: f8, ch_mult [1, 2, 2, 4], 70M parameters; 256 px -> 32 x 32 tokens of 14
+    bits (14336 bits per image)."""
+    args = _llamagen_args([1, 2, 2, 4], 256)
+    return _create_vqgan("llamagen_vq_f8", **dict(args, **kwargs))
+
+
+@register_tokenizer(
+    pretrained_cfgs={
+        "deepseek": PretrainedCfg(
+            hub_id="deepseek-ai/Janus-Pro-1B",
+            revision="960ab33191f61342a4c60ae74d8dc356a39fafcb",
+            filename="pytorch_model.bin",
+            converter="convert_llamagen_checkpoint",
+            license="DeepSeek Model License (code MIT)",
+            paper="Chen et al., Janus-Pro: Unified Multimodal Understanding and Generation with "
+            "Data and Model Scaling, arXiv:2501.17811",
+            resolution=384,
+            notes="Janus-Pro's image-generation VQ (gen_vision_model.* in the 4.2 GB bf16 "
+            "checkpoint; only those tensors are read), converted on load; load it from upstream, "
+            "never re-host. No upstream reconstruction metrics",
+        ),
+    }
+)
+def janus_vq_f16(**kwargs: Any) -> VQGAN:
+    """Janus / Janus-Pro generation VQ (DeepSeek, 2024-25): LlamaGen's VQ-16 architecture at
+    Janus-Pro's 384 px (24 x 24 tokens of 14 bits, 8064 bits per image)."""
+    args = _llamagen_args([1, 1, 2, 2, 4], 384)
+    return _create_vqgan("janus_vq_f16", **dict(args, **kwargs))
