@@ -35,6 +35,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset, get_worker_info
 
+from zoo.tokenizers.audio.base import check_resample_rates
+
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif")
 
 #: ``group_by`` presets of :func:`split_by_group`.
@@ -75,7 +77,14 @@ def convert_channels(x: Tensor, channels: int, *, who: str = "convert_channels")
 
 
 def resample(x: Tensor, orig_rate: int, new_rate: int) -> Tensor:
-    """Resample ``(C, T)`` float audio with soxr (very high quality); identity when equal."""
+    """Resample ``(C, T)`` float audio with soxr (very high quality); identity when equal.
+
+    Rates must be positive whole numbers of Hz within a factor of 64 of each other (see
+    :func:`~zoo.tokenizers.audio.base.check_resample_rates`), checked before allocating.
+    """
+    orig_rate, new_rate = check_resample_rates(
+        orig_rate, new_rate, who="resample", num_samples=x.shape[-1]
+    )
     if orig_rate == new_rate:
         return x
     import soxr
