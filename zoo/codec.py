@@ -209,7 +209,7 @@ def read_token_file(path: str | Path) -> tuple[torch.Tensor, dict[str, str]]:
     bad = [key for key in _META_INTS if key in meta and not meta[key].isdigit()]
     if missing or bad:
         raise CodecError(
-            f"zoo.codec: {str(path)!r} is not a complete zoo token file: metadata "
+            f"zoo.codec: {str(path)!r} is not a zoo token file (or a damaged one): metadata "
             + "; ".join(
                 s
                 for s in (

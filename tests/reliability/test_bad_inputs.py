@@ -1,10 +1,18 @@
 """Every class of bad input gets a clear error (naming the argument, file or key and the fix),
 or works: one test per class (issue 9)."""
 
+import re
+from pathlib import Path
+
+import numpy as np
 import pytest
+import soundfile as sf
 import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
 
 import zoo
+from zoo.codec import decode_file, encode_file
 from zoo.quantizers import create_quantizer
 
 # ---------------------------------------------------------------------------- codes dtypes
@@ -103,3 +111,105 @@ def test_quantizer_name_must_be_a_string(name):
 def test_integral_floats_from_yaml_still_work():
     assert create_quantizer("fsq", levels=[8.0, 5, 5]).codebook_size == 200
     assert create_quantizer("vq", dim=4.0, codebook_size=16).codebook_size == 16
+
+
+# ---------------------------------------------------------------------------- zoo.codec inputs
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "audio"
+SPEECH = FIXTURES / "frog_desc_fr.flac"
+
+
+@pytest.fixture(scope="module")
+def codec_model(tmp_path_factory):
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("model") / "seanet_test"
+    zoo.create_tokenizer("seanet_test").save_pretrained(path)
+    return str(path)
+
+
+def _truncated(src: Path, dst: Path, fraction: float = 0.5) -> Path:
+    data = src.read_bytes()
+    dst.write_bytes(data[: int(len(data) * fraction)])
+    return dst
+
+
+def _run_codec(*argv: str) -> tuple[int, str]:
+    import contextlib
+    import io
+
+    from zoo.codec import _main
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        rc = _main(list(argv))
+    return rc, err.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [
+        (lambda d: d / "missing.wav", r"input '.*missing.wav' does not exist"),
+        (lambda d: d, r"input '.*' is a folder"),
+        (
+            lambda d: (d / "text.wav").write_text("not audio") and d / "text.wav",
+            r"cannot read '.*"
+            r"text.wav' as audio .*reads WAV, FLAC",
+        ),  # fmt: skip
+        (lambda d: (d / "empty.wav").write_bytes(b"") or d / "empty.wav", r"is empty \(0 bytes\)"),
+        (
+            lambda d: _truncated(SPEECH, d / "cut.flac"),
+            r"cannot decode '.*cut.flac' after .* s of "
+            r"1.45 s: .*truncated or corrupt",
+        ),  # fmt: skip
+    ],
+)
+def test_codec_bad_audio_inputs_exit_2_naming_the_file(make, match, codec_model, tmp_path):
+    bad = make(tmp_path)
+    rc, err = _run_codec("encode", str(bad), str(tmp_path / "out.st"), "--model", codec_model)
+    assert rc == 2 and re.match(r"error: zoo\.codec: ", err) and "Traceback" not in err
+    assert re.search(match, err), err
+    assert not (tmp_path / "out.st").exists()
+
+
+def test_codec_zero_length_and_cut_wav(codec_model, tmp_path):
+    sf.write(tmp_path / "zero.wav", np.zeros(0, dtype="float32"), 16000)
+    rc, err = _run_codec("encode", str(tmp_path / "zero.wav"), str(tmp_path / "a.st"),
+                         "--model", codec_model)  # fmt: skip
+    assert rc == 2 and "holds no audio (0 samples)" in err
+    # libsndfile reads a cut-off WAV to its end without complaint: warn, encode what is there.
+    sf.write(tmp_path / "full.wav", sf.read(SPEECH)[0], 16000)
+    cut = _truncated(tmp_path / "full.wav", tmp_path / "cut.wav")
+    with pytest.warns(UserWarning, match=r"cut.wav' looks truncated: its header announces"):
+        meta = encode_file(cut, tmp_path / "b.st", model=codec_model)
+    assert 0 < int(meta["length"]) < sf.info(str(SPEECH)).frames // 2 + 1
+
+
+def test_codec_token_file_errors(codec_model, tmp_path):
+    good = tmp_path / "good.st"
+    encode_file(SPEECH, good, model=codec_model)
+    with safe_open(str(good), framework="pt") as f:
+        codes, meta = f.get_tensor("codes"), f.metadata()
+    no_model = tmp_path / "no_model.st"
+    save_file(
+        {"codes": codes}, str(no_model), metadata={k: v for k, v in meta.items() if k != "model"}
+    )
+    text = tmp_path / "text.st"
+    text.write_text("hello")
+    cut = _truncated(good, tmp_path / "cut.st", 0.6)
+    cases = [
+        (no_model, r"is not a zoo token file \(or a damaged one\): metadata missing \['model'\]"),
+        (text, r"cannot read token file '.*text.st'.*not a safetensors file, or it is truncated"),
+        (cut, r"cannot read token file '.*cut.st'"),
+        (tmp_path / "none.st", r"token file '.*none.st' does not exist"),
+    ]
+    for path, match in cases:
+        rc, err = _run_codec("decode", str(path), str(tmp_path / "o.wav"))
+        assert rc == 2 and re.search(match, err) and "Traceback" not in err, err
+    for rate in ("0", "-8000", "abc"):
+        with pytest.raises(SystemExit) as exc:
+            _run_codec("decode", str(good), str(tmp_path / "o.wav"), "--sample-rate", rate)
+        assert exc.value.code == 2
+    rc, err = _run_codec("decode", str(good), str(tmp_path / "o.wav"), "--sample-rate", "1")
+    assert rc == 2 and "resampling 8000 Hz -> 1 Hz is a factor of 0.000125" in err
+    with pytest.raises(ValueError, match="output sample rate must be a positive whole number"):
+        decode_file(good, tmp_path / "o.wav", sample_rate=0)
