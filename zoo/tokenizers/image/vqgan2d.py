@@ -259,10 +259,11 @@ _LLAMAGEN_RULES = [
      lambda m: f"{m[1]}.stages.{m[2]}.attn.{m[3]}."),
     (r"(encoder|decoder)\.(?:conv_blocks|down|up)\.(\d+)\.(?:downsample|upsample)\.",
      lambda m: f"{m[1]}.stages.{m[2]}.resample."),
-    (r"(encoder|decoder)\.mid\.(?:block_1|attn_1|block_2)\.",
-     lambda m: f"{m[1]}.mid.{ {'block_1': 0, 'attn_1': 1, 'block_2': 2}[m[0].split('.')[2]]}."),
+    (r"(encoder|decoder)\.mid\.(block_1|attn_1|block_2)\.",
+     lambda m: f"{m[1]}.mid.{_MID[m[2]]}."),
     (r"quantize\.embedding\.weight$", lambda m: "quantizer.codebook"),
 ]  # fmt: skip
+_MID = {"block_1": 0, "attn_1": 1, "block_2": 2}  # transformers' names of mid.{0,1,2}
 _DROPPED = ("quantize.codebook_used",)  # LlamaGen's training-time usage history
 
 
@@ -326,7 +327,13 @@ def convert_llamagen_state_dict(state_dict: dict[str, Any], tok: VQGAN) -> dict[
     return _fill(tok, renamed, "convert_llamagen_state_dict", hint)
 
 
-_LLAMAGEN_PREFIXES = ("encoder.", "decoder.", "quant", "post_quant", "gen_vision_model.", "model.")
+# Top-level keys worth reading: training-checkpoint wrappers, a bare VQ, the VQ inside Janus
+# (``gen_vision_model.``) or inside transformers' Janus (``model.vqmodel.``).
+_WRAPPERS = ("model", "ema", "state_dict")
+_VQ_PREFIXES = (
+    "encoder.", "decoder.", "quantize.", "quant_conv.", "post_quant_conv.",
+    "gen_vision_model.", "model.vqmodel.",
+)  # fmt: skip
 
 
 def convert_llamagen_checkpoint(path: str, tok: VQGAN) -> dict[str, Tensor]:
@@ -335,11 +342,7 @@ def convert_llamagen_checkpoint(path: str, tok: VQGAN) -> dict[str, Tensor]:
     are read) or a transformers ``JanusVQVAE`` ``save_pretrained`` folder, and convert it."""
 
     def keep(k: str) -> bool:
-        return (
-            k in ("model", "ema", "state_dict")
-            or k.startswith(_LLAMAGEN_PREFIXES)
-            and (not k.startswith("model.") or ".vqmodel." in k or k.startswith("model.vqmodel."))
-        )
+        return k in _WRAPPERS or k.startswith(_VQ_PREFIXES)
 
     return convert_llamagen_state_dict(read_checkpoint(path, select=keep), tok)
 
