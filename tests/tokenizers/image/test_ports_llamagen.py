@@ -26,42 +26,20 @@ import re
 import pytest
 import torch
 import torch.nn.functional as F
-from torch import nn
+from ports_common import TOL, randomize_
+from ports_common import photos as real_photos
+from transformers import JanusVQVAE, JanusVQVAEConfig
 
 import zoo
-from zoo.data.samples import resize_center_crop, sample_photo_tensor
 from zoo.registry import get_pretrained_cfg
 from zoo.tokenizers.image import vqgan2d
 
-transformers = pytest.importorskip("transformers")
-from transformers import JanusVQVAE, JanusVQVAEConfig  # noqa: E402
-
 SIZE = 64  # the published architectures, on 64 px photos to keep CPU time low
-PHOTOS = ("astronaut", "coffee")
-TOL = 1e-4
-
-
-def randomize_(model: nn.Module, seed: int) -> nn.Module:
-    """Every tensor random and distinct (PyTorch's default conv init with non-zero biases, norm
-    affines away from 1 / 0), so a swapped or misplaced key changes the output."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.Conv2d):
-                fan_in = m.weight[0].numel()
-                m.weight.uniform_(-(fan_in**-0.5), fan_in**-0.5, generator=g)
-                m.bias.uniform_(-(fan_in**-0.5), fan_in**-0.5, generator=g)
-            elif isinstance(m, nn.GroupNorm):
-                m.weight.copy_(1 + 0.2 * torch.randn(m.weight.shape, generator=g))
-                m.bias.copy_(0.2 * torch.randn(m.bias.shape, generator=g))
-            elif isinstance(m, nn.Embedding):  # LlamaGen's init: unit-norm codewords
-                m.weight.copy_(F.normalize(torch.randn(m.weight.shape, generator=g), dim=-1))
-    return model.eval()
 
 
 def reference(ch_mult: list[int], seed: int, size: int = SIZE) -> JanusVQVAE:
     cfg = JanusVQVAEConfig(channel_multiplier=ch_mult, num_patches=size // 2 ** (len(ch_mult) - 1))
-    return randomize_(JanusVQVAE(cfg), seed)
+    return randomize_(JanusVQVAE(cfg), seed, unit_codewords=True)  # LlamaGen's init
 
 
 _MID = {"block_1": "0", "attn_1": "1", "block_2": "2"}
@@ -82,7 +60,7 @@ def llamagen_layout(hf: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 @pytest.fixture(scope="module")
 def photos() -> torch.Tensor:
-    return torch.stack([resize_center_crop(sample_photo_tensor(n), SIZE) for n in PHOTOS])
+    return real_photos(SIZE)
 
 
 @pytest.fixture(scope="module")

@@ -27,6 +27,18 @@ Published weights (converted on load by :func:`convert_llamagen_checkpoint`):
   ``gen_vision_model.`` in the full Janus checkpoint, or transformers' ``JanusVQVAE`` layout
   (``encoder.down.{i}.block.{j}``, ``mid.block_1/attn_1/block_2``, ``decoder.up.{i}``, coarsest
   first; ``model.vqmodel.`` inside ``JanusForConditionalGeneration``).
+
+Taming-style VQGANs (converted on load by :func:`convert_taming_checkpoint`; l2 lookup of raw
+codewords):
+
+- Chameleon's VQGAN (``chameleon_vq_f16.meta``): taming's Lightning checkpoint ``vqgan.ckpt``,
+  ``{"state_dict": ...}`` with ``encoder.down.{i}.block.{j}``, ``encoder.mid.block_1/attn_1/
+  block_2``, ``decoder.up.{level}`` indexed by level (finest first: the reverse of ours), the
+  quantizer ``quantize.embedding.weight`` (8192 x 256) and the training loss ``loss.*`` (dropped).
+- diffusers ``VQModel`` folders (``amused_vq_f16.*``): ``encoder.down_blocks.{i}.resnets.{j}``,
+  ``.downsamplers.0.conv``, ``mid_block.resnets.{0,1}`` / ``.attentions.0`` (``group_norm``,
+  ``to_q/k/v``, ``to_out.0`` as linear layers), ``conv_norm_out``, ``decoder.up_blocks.{i}``
+  coarsest first with ``.upsamplers.0.conv``, resnet ``conv_shortcut`` (1x1).
 """
 
 from __future__ import annotations
@@ -288,6 +300,9 @@ def _fill(tok: VQGAN, renamed: dict[str, Tensor], who: str, hint: str) -> dict[s
             f"{missing[:5]}, checkpoint keys the model lacks {extra[:5]} (totals {len(missing)}/"
             f"{len(extra)}); {hint}"
         )
+    for k, v in renamed.items():  # linear layers (diffusers attention) -> our 1x1 convs
+        if v.shape != ours[k].shape and ours[k].shape == (*v.shape, 1, 1):
+            renamed[k] = v.reshape(ours[k].shape)
     bad = [k for k in ours if renamed[k].shape != ours[k].shape]
     if bad:
         k = bad[0]
@@ -345,6 +360,88 @@ def convert_llamagen_checkpoint(path: str, tok: VQGAN) -> dict[str, Tensor]:
         return k in _WRAPPERS or k.startswith(_VQ_PREFIXES)
 
     return convert_llamagen_state_dict(read_checkpoint(path, select=keep), tok)
+
+
+def _taming_rules(num_levels: int) -> list[tuple[str, Any]]:
+    """taming (Chameleon) and diffusers ``VQModel`` module paths -> ours."""
+    top = num_levels - 1
+    return [
+        # taming / Chameleon: the decoder's up.{level} runs finest first, ours coarsest first
+        (r"encoder\.down\.(\d+)\.block\.", lambda m: f"encoder.stages.{m[1]}.blocks."),
+        (r"encoder\.down\.(\d+)\.attn\.", lambda m: f"encoder.stages.{m[1]}.attn."),
+        (r"encoder\.down\.(\d+)\.downsample\.", lambda m: f"encoder.stages.{m[1]}.resample."),
+        (r"decoder\.up\.(\d+)\.block\.", lambda m: f"decoder.stages.{top - int(m[1])}.blocks."),
+        (r"decoder\.up\.(\d+)\.attn\.", lambda m: f"decoder.stages.{top - int(m[1])}.attn."),
+        (r"decoder\.up\.(\d+)\.upsample\.",
+         lambda m: f"decoder.stages.{top - int(m[1])}.resample."),
+        (r"(encoder|decoder)\.mid\.(block_1|attn_1|block_2)\.",
+         lambda m: f"{m[1]}.mid.{_MID[m[2]]}."),
+        # diffusers VQModel: blocks run coarsest first in the decoder, as ours
+        (r"(encoder|decoder)\.(?:down|up)_blocks\.(\d+)\.resnets\.",
+         lambda m: f"{m[1]}.stages.{m[2]}.blocks."),
+        (r"(encoder|decoder)\.(?:down|up)_blocks\.(\d+)\.attentions\.",
+         lambda m: f"{m[1]}.stages.{m[2]}.attn."),
+        (r"(encoder|decoder)\.(?:down|up)_blocks\.(\d+)\.(?:down|up)samplers\.0\.",
+         lambda m: f"{m[1]}.stages.{m[2]}.resample."),
+        (r"(encoder|decoder)\.mid_block\.resnets\.(\d)\.",
+         lambda m: f"{m[1]}.mid.{2 * int(m[2])}."),
+        (r"(encoder|decoder)\.mid_block\.attentions\.0\.", lambda m: f"{m[1]}.mid.1."),
+        (r"(encoder|decoder)\.conv_norm_out\.", lambda m: f"{m[1]}.norm_out."),
+        (r"quantize\.embedding\.weight$", lambda m: "quantizer.codebook"),
+    ]  # fmt: skip
+
+
+# diffusers' attention and resnet parameter names (current and legacy) -> ours
+_DIFFUSERS_PARTS = {
+    ".group_norm.": ".norm.", ".to_q.": ".q.", ".to_k.": ".k.", ".to_v.": ".v.",
+    ".to_out.0.": ".proj_out.", ".query.": ".q.", ".key.": ".k.", ".value.": ".v.",
+    ".proj_attn.": ".proj_out.", ".conv_shortcut.": ".shortcut.",
+}  # fmt: skip
+
+
+def convert_taming_state_dict(state_dict: dict[str, Any], tok: VQGAN) -> dict[str, Tensor]:
+    """Rename a taming-style VQGAN state dict for ``tok`` (a :class:`VQGAN` of the same sizes,
+    e.g. ``chameleon_vq_f16`` or ``amused_vq_f16``).
+
+    Accepts taming's Lightning checkpoint (``{"state_dict": ...}``; ``loss.*`` is dropped) as
+    Chameleon publishes it, and diffusers ``VQModel`` weights. The decoder must be present:
+    transformers' ``ChameleonVQVAE`` keeps only the encoder, so its checkpoints cannot be
+    converted. Raises ValueError naming unmatched keys and shapes.
+    """
+    sd = unwrap_checkpoint(state_dict, keys=("state_dict", "model"))
+    sd = (
+        take_prefix(sd, "model.vqmodel.") if any(k.startswith("model.vqmodel.") for k in sd) else sd
+    )
+    if not any(k.startswith("decoder.") for k in sd) and any(k.startswith("encoder.") for k in sd):
+        raise ValueError(
+            "convert_taming_state_dict: the checkpoint has an encoder but no decoder (the "
+            "transformers Chameleon layout keeps only the encoder); use the full VQGAN "
+            "checkpoint (Chameleon's tokenizer/vqgan.ckpt)"
+        )
+    q = tok.quantizer
+    if getattr(q, "distance", None) != "l2" or getattr(q, "codebook_dim", None) != q.dim:
+        raise ValueError(
+            "convert_taming_state_dict: taming VQGANs look codes up by l2 distance to the raw "
+            "codewords: the model needs quantizer='vq' with distance='l2' and no codebook_dim; it "
+            f"has {type(q).__name__}({q.extra_repr()})"
+        )
+    rules = _taming_rules(len(tok.encoder.stages))
+    renamed = {}
+    for key, value in sd.items():
+        if key.startswith("loss."):  # discriminator and perceptual loss of the training run
+            continue
+        key = _rename(key, rules)
+        for theirs, ours in _DIFFUSERS_PARTS.items():
+            key = key.replace(theirs, ours)
+        renamed[key] = value
+    hint = "build the variant of that checkpoint (chameleon_vq_f16, amused_vq_f16)"
+    return _fill(tok, renamed, "convert_taming_state_dict", hint)
+
+
+def convert_taming_checkpoint(path: str, tok: VQGAN) -> dict[str, Tensor]:
+    """Converter for :class:`~zoo.registry.PretrainedCfg`: read a taming / Chameleon
+    ``vqgan.ckpt`` or a diffusers ``VQModel`` folder / safetensors file, and convert it."""
+    return convert_taming_state_dict(read_checkpoint(path), tok)
 
 
 def _create_vqgan(variant: str, **kwargs: Any) -> VQGAN:
@@ -514,3 +611,72 @@ def janus_vq_f16(**kwargs: Any) -> VQGAN:
     Janus-Pro's 384 px (24 x 24 tokens of 14 bits, 8064 bits per image)."""
     args = _llamagen_args([1, 1, 2, 2, 4], 384)
     return _create_vqgan("janus_vq_f16", **dict(args, **kwargs))
+
+
+@register_tokenizer(
+    pretrained_cfgs={
+        "meta": PretrainedCfg(
+            hub_id="GAIR/Anole-7b-v0.1",
+            revision="main",
+            filename="tokenizer/vqgan.ckpt",
+            converter="convert_taming_checkpoint",
+            license="Chameleon Research License (Meta): research only",
+            paper="Chameleon Team, Chameleon: Mixed-Modal Early-Fusion Foundation Models, "
+            "arXiv:2405.09818",
+            resolution=512,
+            notes="Meta's Chameleon image tokenizer (taming VQGAN, tokenizer/vqgan.ckpt of "
+            "Meta's release; Anole's copy has the same md5 1a559fb5dab4d351d19496ae89da1db1 in "
+            "its checklist.chk). Research licence: load it from upstream, never re-host; "
+            "pass Meta's own download with checkpoint_path. No upstream reconstruction metrics",
+        ),
+    }
+)
+def chameleon_vq_f16(**kwargs: Any) -> VQGAN:
+    """Chameleon's VQGAN (Meta, 2024): taming encoder/decoder, ch 128, ch_mult [1, 1, 2, 2, 4],
+    no attention in the levels, attention in the mid blocks, z 256, VQ 8192 x 256 (l2, raw
+    codewords); 512 px -> 32 x 32 tokens of 13 bits (13312 bits per image)."""
+    args = dict(
+        image_size=512, ch=128, ch_mult=[1, 1, 2, 2, 4], num_res_blocks=2, z_channels=256,
+        token_dim=256, attn_levels=[], mid_attention=True, dropout=0.0, quantizer="vq",
+        quantizer_kwargs={"codebook_size": 8192, "distance": "l2"},
+    )  # fmt: skip
+    return _create_vqgan("chameleon_vq_f16", **dict(args, **kwargs))
+
+
+_AMUSED = dict(
+    converter="convert_taming_checkpoint",
+    filename="vqvae/diffusion_pytorch_model.safetensors",
+    license="openrail++",
+    paper="Patil et al., aMUSEd: An Open MUSE Reproduction, arXiv:2401.01808",
+    notes="aMUSEd's VQGAN (from open-muse, a taming-style f16 VQGAN without attention), the "
+    "vqvae/ folder of the diffusers pipeline, converted on load. No upstream reconstruction "
+    "metrics",
+)
+
+
+@register_tokenizer(
+    pretrained_cfgs={
+        "amused_256": PretrainedCfg(
+            hub_id="amused/amused-256",
+            revision="09b6259bf96dbe6d70a852b70812420fe02df55e",
+            resolution=256,
+            **_AMUSED,
+        ),
+        "amused_512": PretrainedCfg(
+            hub_id="amused/amused-512",
+            revision="7e77e3efc7465346c2fb725aff80cf0ed6942576",
+            resolution=512,
+            **_AMUSED,
+        ),
+    }
+)
+def amused_vq_f16(**kwargs: Any) -> VQGAN:
+    """aMUSEd's VQGAN (diffusers ``VQModel``): ch 128, ch_mult [1, 2, 2, 4, 6], no attention
+    (levels or mid), z 64, VQ 8192 x 64 (l2, raw codewords); 256 px -> 16 x 16 tokens of 13
+    bits (3328 bits per image)."""
+    args = dict(
+        image_size=256, ch=128, ch_mult=[1, 2, 2, 4, 6], num_res_blocks=2, z_channels=64,
+        token_dim=64, attn_levels=[], mid_attention=False, dropout=0.0, quantizer="vq",
+        quantizer_kwargs={"codebook_size": 8192, "distance": "l2"},
+    )  # fmt: skip
+    return _create_vqgan("amused_vq_f16", **dict(args, **kwargs))
