@@ -19,17 +19,23 @@ def photos(size: int, names: tuple[str, ...] = ("astronaut", "coffee")) -> torch
 
 def randomize_(model: nn.Module, seed: int, *, unit_codewords: bool = False) -> nn.Module:
     """Every tensor random and distinct (PyTorch's default conv / linear init with non-zero
-    biases, norm affines away from 1 / 0, N(0, 1) codewords, unit-norm ones with
+    biases, norm affines away from 1 / 0, batch-norm running statistics away from 0 / 1,
+    N(0, 1) codewords, unit-norm ones with
     ``unit_codewords``), so a swapped or misplaced key changes the output. Returns the model in
     eval mode."""
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for m in model.modules():
-            if isinstance(m, (nn.Conv2d, nn.Linear)):
+            if isinstance(m, (nn.Conv2d, nn.Conv3d, nn.Linear)):
                 bound = m.weight[0].numel() ** -0.5
                 m.weight.uniform_(-bound, bound, generator=g)
                 if m.bias is not None:
                     m.bias.uniform_(-bound, bound, generator=g)
+            elif isinstance(m, nn.modules.batchnorm._BatchNorm):  # eval mode: running stats
+                m.weight.copy_(1 + 0.2 * torch.randn(m.weight.shape, generator=g))
+                m.bias.copy_(0.2 * torch.randn(m.bias.shape, generator=g))
+                m.running_mean.copy_(0.2 * torch.randn(m.running_mean.shape, generator=g))
+                m.running_var.uniform_(0.5, 1.5, generator=g)
             elif isinstance(m, nn.GroupNorm):
                 m.weight.copy_(1 + 0.2 * torch.randn(m.weight.shape, generator=g))
                 m.bias.copy_(0.2 * torch.randn(m.bias.shape, generator=g))
