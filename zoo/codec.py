@@ -50,7 +50,7 @@ from zoo._io import atomic_file, check_output_paths
 DEFAULT_AUDIO_MODEL = "seanet_cpu_16khz.speech_music"
 FORMAT = "tokenizer-zoo/audio-tokens/1"
 #: Audio per block read, tokenized and written (memory is a few blocks' worth).
-CHUNK_SECONDS = 10.0
+CHUNK_SECONDS = 5.0
 #: Files longer than this show a progress bar on stderr.
 PROGRESS_SECONDS = 60.0
 _META_INTS = ("sample_rate", "channels", "length", "source_sample_rate", "num_codebooks")

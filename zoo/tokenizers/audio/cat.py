@@ -240,7 +240,7 @@ class CausalAudioTransformerCodec(AudioTokenizer):
         if final:
             pending = self._pad_to_hop(pending) if pending.shape[-1] else pending
         whole = pending.shape[-1] // self.hop_length * self.hop_length
-        s["pending"] = pending[..., whole:]
+        s["pending"] = pending[..., whole:].clone()  # not a view that keeps the whole chunk
         h, s["transformer"] = self.encoder.stream(
             self.patch_in(self._to_frames(pending[..., :whole])), s["transformer"]
         )

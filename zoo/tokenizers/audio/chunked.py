@@ -97,7 +97,7 @@ class ChunkedEncoder:
         codes = self.tok.tokenize(x, num_codebooks=self.k)[:, skip : skip + n]
         self.done = stop
         keep_from = max(0, self.done - self.context)
-        self.buffer = self.buffer[..., keep_from - self.start :]
+        self.buffer = self.buffer[..., keep_from - self.start :].clone()  # not a view of it all
         self.start = keep_from
         return codes
 
@@ -168,9 +168,9 @@ class ChunkedDecoder:
             ready = audio
         else:
             cut = (stop - half - first) * hop
-            ready, self.tail = audio[..., :cut], audio[..., cut : cut + 2 * half * hop]
+            ready, self.tail = audio[..., :cut], audio[..., cut : cut + 2 * half * hop].clone()
         self.next = stop
         keep_from = max(self.start, self.next - self.context)
-        self.codes = self.codes[:, keep_from - self.start :]
+        self.codes = self.codes[:, keep_from - self.start :].clone()
         self.start = keep_from
         return ready

@@ -127,7 +127,8 @@ class StreamableConv1d(nn.Module):
             state = {"buffer": x[..., :0], "tail": x[..., :0], "seen": 0, "started": False}
         state["seen"] += x.shape[-1]
         keep = self.pad_right + self.stride
-        state["tail"] = torch.cat([state["tail"], x], -1)[..., -keep:]
+        # State keeps copies of the few samples it needs: a view would keep the whole chunk.
+        state["tail"] = torch.cat([state["tail"], x], -1)[..., -keep:].clone()
         buffer = torch.cat([state["buffer"], x], -1)
         if not state["started"]:
             if final:  # the whole signal is here: exactly the full-clip computation
@@ -159,7 +160,7 @@ class StreamableConv1d(nn.Module):
             state["buffer"] = buffer
             return _empty(x, self.conv.out_channels), state
         y = self.conv(buffer[..., : (n - 1) * self.stride + self.kernel])
-        state["buffer"] = buffer[..., n * self.stride :]
+        state["buffer"] = buffer[..., n * self.stride :].clone()
         return y, state
 
 
@@ -212,7 +213,7 @@ class StreamableConvTranspose1d(nn.Module):
             if state["tail"] is not None:
                 overlap = state["tail"].shape[-1]
                 y = torch.cat([y[..., :overlap] + state["tail"], y[..., overlap:]], -1)
-            ready, state["tail"] = y[..., : n * self.stride], y[..., n * self.stride :]
+            ready, state["tail"] = y[..., : n * self.stride], y[..., n * self.stride :].clone()
         else:
             ready = _empty(x, out_ch)
         if final and state["tail"] is not None:
@@ -276,5 +277,5 @@ def add_aligned(a: Tensor, b: Tensor, state: dict[str, Any] | None) -> tuple[Ten
     a = torch.cat([state["a"], a], -1)
     b = torch.cat([state["b"], b], -1)
     n = min(a.shape[-1], b.shape[-1])
-    state["a"], state["b"] = a[..., n:], b[..., n:]
+    state["a"], state["b"] = a[..., n:].clone(), b[..., n:].clone()
     return a[..., :n] + b[..., :n], state
