@@ -170,3 +170,13 @@ def test_read_checkpoint_select_and_unwrap(tmp_path):
     (tmp_path / "m.npz").write_bytes(b"")
     with pytest.raises(ValueError, match="unknown file type"):
         read_checkpoint(tmp_path / "m.npz")
+
+
+def test_offline_miss_of_an_upstream_file_suggests_checkpoint_path(tags, tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty-hf-cache"))
+    name = register("fake_offline")
+    with pytest.raises(FileNotFoundError, match=r"checkpoint_path='path/to/x\.pt'"):
+        zoo.load(name)

@@ -16,6 +16,10 @@ The Hub format of a tokenizer is a folder (local, in the package, or a Hugging F
 - ``"hf-hub:org/repo"`` or ``"hf-hub:org/repo@revision"``, through ``huggingface_hub`` (offline
   from the HF cache with ``HF_HUB_OFFLINE=1``).
 
+A registry name also takes ``checkpoint_path=``: the tag's weights from a local file or folder
+(the upstream checkpoint exactly as published, for tags with a converter). Converted upstream
+checkpoints are cached in this format (:func:`conversion_cache_dir`).
+
 Weights always load strictly: missing or unexpected keys are an error that names them.
 """
 
@@ -382,12 +386,18 @@ def _write_conversion_cache(tok: Tokenizer, cached: Path, *, name: str, source: 
 def _upstream_checkpoint(cfg: PretrainedCfg, name: str) -> str:
     if cfg.url is None:
         assert cfg.hub_id is not None and cfg.filename is not None
-        return _hub_download(
-            repo_id=cfg.hub_id,
-            filename=cfg.filename,
-            revision=cfg.revision,
-            where=f"{name} (upstream hf-hub:{cfg.hub_id})",
-        )
+        try:
+            return _hub_download(
+                repo_id=cfg.hub_id,
+                filename=cfg.filename,
+                revision=cfg.revision,
+                where=f"{name} (upstream hf-hub:{cfg.hub_id})",
+            )
+        except FileNotFoundError as err:
+            raise FileNotFoundError(
+                f"{err} With the upstream file at hand: zoo.load({name!r}, "
+                f"checkpoint_path='path/to/{cfg.filename.rsplit('/', 1)[-1]}')."
+            ) from err
     dst = Path(torch.hub.get_dir()) / "checkpoints" / (cfg.filename or cfg.url.rsplit("/", 1)[-1])
     if not dst.is_file():
         dst.parent.mkdir(parents=True, exist_ok=True)
