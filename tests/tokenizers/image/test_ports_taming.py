@@ -1,6 +1,6 @@
 """Taming-style VQGANs: Chameleon's VQGAN and aMUSEd's VQGAN, numerically against pip-installable
-references (random weights at the published configurations, real photos), loaded through
-``zoo.load(tag, checkpoint_path=...)`` from files laid out exactly as upstream publishes them.
+references (random weights, real photos), loaded through ``zoo.load(tag, checkpoint_path=...)``
+from files laid out exactly as upstream publishes them.
 
 - Chameleon (``chameleon_vq_f16.meta``): Meta publishes taming's Lightning checkpoint
   ``tokenizer/vqgan.ckpt`` (``{"state_dict": ...}``, ``chameleon/inference/vqgan.py``: decoder
@@ -10,6 +10,10 @@ references (random weights at the published configurations, real photos), loaded
 - aMUSEd (``amused_vq_f16.*``): the ``vqvae/`` folder of the diffusers pipeline
   (``VQModel.save_pretrained``: ``config.json`` + ``diffusion_pytorch_model.safetensors``).
   Reference: diffusers' ``VQModel``.
+
+The default tests narrow the widths (base 32 instead of 128: same levels, blocks, attention
+placement, latent width and 8192-entry codebook) to stay fast on CPU; the published
+configurations run under ``-m slow``.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import zoo
 from zoo.registry import get_pretrained_cfg
 from zoo.tokenizers.image import vqgan2d
 
-SIZE = 64  # published architectures, 64 px photos (4 x 4 tokens at f16) to keep CPU time low
+SIZE = 64  # 64 px photos: 4 x 4 tokens at f16
 
 
 def vq_model(widths: list[int], latent: int, mid_attention: bool, seed: int) -> VQModel:
@@ -103,18 +107,24 @@ def taming_layout(diffusers_sd: dict[str, torch.Tensor], levels: int) -> dict[st
     return out
 
 
-@pytest.fixture(scope="module")
-def chameleon():
-    vq = vq_model([128, 128, 256, 256, 512], latent=256, mid_attention=True, seed=7)
+def chameleon_references(ch: int, seed: int = 7):
+    """diffusers ``VQModel`` at Chameleon's configuration with base width ``ch`` (128
+    published), its weights in taming's layout, and transformers' ``ChameleonVQVAE`` holding
+    the encoder half of them, key for key."""
+    vq = vq_model([ch, ch, 2 * ch, 2 * ch, 4 * ch], latent=256, mid_attention=True, seed=seed)
     taming = taming_layout(vq.state_dict(), levels=5)
-    enc = ChameleonVQVAE(ChameleonVQVAEConfig(resolution=SIZE)).eval()
-    # transformers' Chameleon holds the encoder half of the taming layout, key for key
+    cfg = ChameleonVQVAEConfig(resolution=SIZE, base_channels=ch)
+    enc = ChameleonVQVAE(cfg).eval()
     enc.load_state_dict({k: v for k, v in taming.items() if not k.startswith("decoder.")})
     return vq, enc, taming
 
 
-def test_chameleon_vq_from_the_upstream_vqgan_ckpt(chameleon, tmp_path):
-    vq, enc, taming = chameleon
+@pytest.fixture(scope="module")
+def chameleon():
+    return chameleon_references(ch=32)  # same structure, narrower: fast on CPU
+
+
+def check_chameleon(vq, enc, taming, folder, **overrides) -> float:
     x = photos(SIZE)
     codes, x_hat = diffusers_outputs(vq, x)
     with torch.no_grad():
@@ -123,28 +133,48 @@ def test_chameleon_vq_from_the_upstream_vqgan_ckpt(chameleon, tmp_path):
 
     # Chameleon's release: a Lightning checkpoint with the training loss next to the model
     ckpt = {"state_dict": {**taming, "loss.discriminator.main.0.weight": torch.zeros(64, 3, 4, 4)}}
-    torch.save(ckpt, tmp_path / "vqgan.ckpt")
-    tok = zoo.load("chameleon_vq_f16.meta", checkpoint_path=tmp_path / "vqgan.ckpt")
+    torch.save(ckpt, folder / "vqgan.ckpt")
+    tok = zoo.load("chameleon_vq_f16.meta", checkpoint_path=folder / "vqgan.ckpt", **overrides)
     assert tok.token_shape() == (32, 32) and tok.bits_per_item() == 32 * 32 * 13
-    assert_parity(tok, want, x_hat, x)
+    return assert_parity(tok, want, x_hat, x)
+
+
+def test_chameleon_vq_from_the_upstream_vqgan_ckpt(chameleon, tmp_path):
+    check_chameleon(*chameleon, tmp_path, ch=32)
+
+
+@pytest.mark.slow
+def test_chameleon_vq_published_configuration(tmp_path):
+    check_chameleon(*chameleon_references(ch=128), tmp_path)
 
 
 def test_chameleon_encoder_only_checkpoint_is_refused(chameleon, tmp_path):
     _, enc, _ = chameleon
     enc.save_pretrained(tmp_path / "chameleon_vqvae")  # transformers keeps no decoder
     with pytest.raises(ValueError, match="no decoder"):
-        zoo.load("chameleon_vq_f16.meta", checkpoint_path=tmp_path / "chameleon_vqvae")
+        zoo.load("chameleon_vq_f16.meta", checkpoint_path=tmp_path / "chameleon_vqvae", ch=32)
 
 
 # ------------------------------------------------------------------------------------ aMUSEd
-def test_amused_vq_from_the_diffusers_vqvae_folder(tmp_path):
-    vq = vq_model([128, 256, 256, 512, 768], latent=64, mid_attention=False, seed=3)
-    vq.save_pretrained(tmp_path / "vqvae")  # config.json + diffusion_pytorch_model.safetensors
-    x = photos(SIZE, ("chelsea",))  # one photo: 146M parameters are slow on CPU
+def check_amused(base: int, folder, **overrides) -> float:
+    """aMUSEd's configuration with base width ``base`` (128 published: widths 128-768)."""
+    widths = [base, 2 * base, 2 * base, 4 * base, 6 * base]
+    vq = vq_model(widths, latent=64, mid_attention=False, seed=3)
+    vq.save_pretrained(folder / "vqvae")  # config.json + diffusion_pytorch_model.safetensors
+    x = photos(SIZE)
     codes, x_hat = diffusers_outputs(vq, x)
-    tok = zoo.load("amused_vq_f16.amused_256", checkpoint_path=tmp_path / "vqvae")
+    tok = zoo.load("amused_vq_f16.amused_256", checkpoint_path=folder / "vqvae", **overrides)
     assert tok.bits_per_item() == 16 * 16 * 13
-    assert_parity(tok, codes, x_hat, x)
+    return assert_parity(tok, codes, x_hat, x)
+
+
+def test_amused_vq_from_the_diffusers_vqvae_folder(tmp_path):
+    check_amused(32, tmp_path, ch=32)  # same structure, narrower: fast on CPU
+
+
+@pytest.mark.slow
+def test_amused_vq_published_configuration(tmp_path):
+    check_amused(128, tmp_path)
 
 
 def test_taming_converter_errors_name_the_problem(chameleon):
