@@ -135,7 +135,9 @@ def test_janus_vq_from_the_janus_checkpoint(ref16, want16, photos, tmp_path):
     ref16_bf16 = copy.deepcopy(ref16)
     ref16_bf16.load_state_dict(bf16)
     x = photos[:1]
-    assert_parity(tok, reference_outputs(ref16_bf16, x), x)
+    with torch.no_grad():  # codes only: decoding is covered above
+        want = ref16_bf16.encode(x).image_tokens.view(1, -1)
+        assert torch.equal(tok.tokenize(x).flatten(1), want)
 
 
 def test_codewords_are_l2_normalised_as_in_llamagen(ref16, want16, photos, tmp_path):
