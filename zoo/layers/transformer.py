@@ -55,6 +55,8 @@ class TransformerBlock(nn.Module):
         dropout: dropout in attention probabilities and the MLP.
         drop_path: stochastic-depth probability of each residual branch.
         layer_scale: initial value of per-channel residual scales; ``None`` disables them.
+        norm_eps: epsilon of the norms (1e-6; ports of models trained with PyTorch's
+            ``nn.LayerNorm`` default use 1e-5).
     """
 
     def __init__(
@@ -70,13 +72,14 @@ class TransformerBlock(nn.Module):
         dropout: float = 0.0,
         drop_path: float = 0.0,
         layer_scale: float | None = None,
+        norm_eps: float = 1e-6,
     ) -> None:
         super().__init__()
-        self.norm1 = create_norm(norm, dim)
+        self.norm1 = create_norm(norm, dim, eps=norm_eps)
         self.attn = Attention(
             dim=dim, num_heads=num_heads, qkv_bias=qkv_bias, qk_norm=qk_norm, dropout=dropout
         )
-        self.norm2 = create_norm(norm, dim)
+        self.norm2 = create_norm(norm, dim, eps=norm_eps)
         self.mlp = Mlp(dim=dim, hidden_dim=int(dim * mlp_ratio), act=act, dropout=dropout)
         self.drop_path = DropPath(drop_path)
         if layer_scale is None:
@@ -123,6 +126,7 @@ class Transformer(nn.Module):
         dropout: float = 0.0,
         drop_path: float = 0.0,
         layer_scale: float | None = None,
+        norm_eps: float = 1e-6,
     ) -> None:
         super().__init__()
         self.grad_checkpointing = False
@@ -138,6 +142,7 @@ class Transformer(nn.Module):
                 dropout=dropout,
                 drop_path=drop_path * i / max(depth - 1, 1),
                 layer_scale=layer_scale,
+                norm_eps=norm_eps,
             )
             for i in range(depth)
         )

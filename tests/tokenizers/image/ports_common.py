@@ -36,12 +36,14 @@ def randomize_(model: nn.Module, seed: int, *, unit_codewords: bool = False) -> 
                 m.bias.copy_(0.2 * torch.randn(m.bias.shape, generator=g))
                 m.running_mean.copy_(0.2 * torch.randn(m.running_mean.shape, generator=g))
                 m.running_var.uniform_(0.5, 1.5, generator=g)
-            elif isinstance(m, nn.GroupNorm):
+            elif isinstance(m, (nn.GroupNorm, nn.LayerNorm)):
                 m.weight.copy_(1 + 0.2 * torch.randn(m.weight.shape, generator=g))
                 m.bias.copy_(0.2 * torch.randn(m.bias.shape, generator=g))
             elif isinstance(m, nn.Embedding):
                 w = torch.randn(m.weight.shape, generator=g)
                 m.weight.copy_(F.normalize(w, dim=-1) if unit_codewords else w)
+            elif isinstance(m, nn.MultiheadAttention) and m.in_proj_bias is not None:
+                m.in_proj_bias.uniform_(-0.1, 0.1, generator=g)  # zeros after PyTorch's init
     return model.eval()
 
 

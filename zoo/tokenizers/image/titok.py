@@ -41,10 +41,22 @@ quantizers and many bits per token (``titok_test_bsq``, ``titok_s128_bsq``).
 
 Layouts: images ``(B, 3, H, W)`` in ``[-1, 1]`` at ``image_size``; latents ``(B, k, token_dim)``
 channels last; codes ``(B, k, num_codebooks)`` int64.
+
+Published weights: upstream's single-stage TiTok (``titok_{bl64,bl128,sl256}_vq8k.in1k``,
+``yucornetto/tokenizer_titok_*_vq8k_imagenet``), converted on load by
+:func:`convert_titok_checkpoint` from the ``PyTorchModelHubMixin`` layout: top-level
+``latent_tokens``, ``encoder.{patch_embed, class_embedding, positional_embedding,
+latent_token_positional_embedding, ln_pre, transformer.{i}.{ln_1, attn.in_proj_weight/bias,
+attn.out_proj, ln_2, mlp.c_fc, mlp.c_proj}, ln_post, conv_out}``, ``decoder.{decoder_embed,
+class_embedding, positional_embedding, mask_token, latent_token_positional_embedding, ln_pre,
+transformer, ln_post, ffn.0, conv_out}``, ``quantize.embedding.weight``; upstream images are in
+[0, 1]. The legacy two-stage checkpoints (``titok_l32/b64/s128``, decoding through MaskGIT-VQGAN
+proxy codes) are not supported.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import torch
@@ -63,6 +75,7 @@ from zoo.layers import (
 from zoo.quantizers import create_quantizer
 from zoo.registry import PretrainedCfg, register_pretrained, register_tokenizer
 from zoo.tokenizers.base import Tokenizer
+from zoo.tokenizers.upstream import read_checkpoint
 
 TOKEN_DROPS = ("none", "tail", "nested")
 STEMS = ("patch", "conv")
@@ -174,6 +187,7 @@ class TiTokEncoder(nn.Module):
         token_dim: int,
         causal_latents: bool,
         stem_channels: list[int] | None = None,
+        norm_eps: float = 1e-6,
     ) -> None:
         super().__init__()
         scale = width**-0.5
@@ -192,7 +206,7 @@ class TiTokEncoder(nn.Module):
         self.latent_tokens = nn.Parameter(scale * torch.randn(num_latent_tokens, width))
         self.ln_pre = nn.LayerNorm(width)
         self.transformer = Transformer(
-            dim=width, depth=depth, num_heads=num_heads, mlp_ratio=mlp_ratio
+            dim=width, depth=depth, num_heads=num_heads, mlp_ratio=mlp_ratio, norm_eps=norm_eps
         )
         self.ln_post = nn.LayerNorm(width)
         self.proj_out = nn.Linear(width, token_dim)
@@ -239,6 +253,7 @@ class TiTokDecoder(nn.Module):
         redundant_padding: bool,
         conv_refiner: bool,
         stem_channels: list[int] | None = None,
+        norm_eps: float = 1e-6,
     ) -> None:
         super().__init__()
         scale = width**-0.5
@@ -256,7 +271,7 @@ class TiTokDecoder(nn.Module):
         self.pad_token = nn.Parameter(scale * torch.randn(width)) if redundant_padding else None
         self.ln_pre = nn.LayerNorm(width)
         self.transformer = Transformer(
-            dim=width, depth=depth, num_heads=num_heads, mlp_ratio=mlp_ratio
+            dim=width, depth=depth, num_heads=num_heads, mlp_ratio=mlp_ratio, norm_eps=norm_eps
         )
         self.ln_post = nn.LayerNorm(width)
         if stem_channels:
@@ -321,6 +336,8 @@ class TiTok(Tokenizer):
             :class:`ConvHead`), the hybrid that trains in CPU budgets.
         stem_channels: ``stem="conv"`` only: CNN widths per resolution, full resolution first,
             ``log2(patch_size) + 1`` entries.
+        norm_eps: epsilon of the transformer blocks' LayerNorms (upstream TiTok: 1e-5, PyTorch's
+            default; ``ln_pre`` / ``ln_post`` always use 1e-5).
     """
 
     modality = "image"
@@ -349,6 +366,7 @@ class TiTok(Tokenizer):
         in_channels: int = 3,
         stem: str = "patch",
         stem_channels: list[int] | None = None,
+        norm_eps: float = 1e-6,
     ) -> None:
         super().__init__()
         if stem not in STEMS:
@@ -397,6 +415,7 @@ class TiTok(Tokenizer):
             token_dim=token_dim,
             causal_latents=token_drop == "nested",
             stem_channels=stem_channels if stem == "conv" else None,
+            norm_eps=norm_eps,
         )
         self.decoder = TiTokDecoder(
             out_channels=in_channels,
@@ -411,6 +430,7 @@ class TiTok(Tokenizer):
             redundant_padding=redundant_padding,
             conv_refiner=conv_refiner,
             stem_channels=stem_channels if stem == "conv" else None,
+            norm_eps=norm_eps,
         )
         self.apply(_trunc_normal_init)
         self.quantizer = quantizer_for(token_dim, quantizer, quantizer_kwargs, "TiTok")
@@ -467,6 +487,94 @@ def _create_titok(variant: str, **kwargs: Any) -> TiTok:
         return TiTok(**kwargs)
     except TypeError as err:
         raise TypeError(f"{variant}: {err}") from err
+
+
+# ---------------------------------------------------------------------- upstream converter
+# bytedance/1d-tokenizer (modeling/titok.py, modules/blocks.py) module paths -> ours.
+_UPSTREAM_RULES = [
+    (r"(encoder|decoder)\.transformer\.(\d+)\.ln_1\.", r"\1.transformer.blocks.\2.norm1."),
+    (r"(encoder|decoder)\.transformer\.(\d+)\.ln_2\.", r"\1.transformer.blocks.\2.norm2."),
+    (r"(encoder|decoder)\.transformer\.(\d+)\.attn\.in_proj_(weight|bias)$",
+     r"\1.transformer.blocks.\2.attn.qkv.\3"),
+    (r"(encoder|decoder)\.transformer\.(\d+)\.attn\.out_proj\.",
+     r"\1.transformer.blocks.\2.attn.proj."),
+    (r"(encoder|decoder)\.transformer\.(\d+)\.mlp\.c_fc\.", r"\1.transformer.blocks.\2.mlp.fc1."),
+    (r"(encoder|decoder)\.transformer\.(\d+)\.mlp\.c_proj\.", r"\1.transformer.blocks.\2.mlp.fc2."),
+    (r"encoder\.patch_embed\.", "encoder.patch_embed.proj."),
+    (r"encoder\.conv_out\.", "encoder.proj_out."),
+    (r"decoder\.ffn\.0\.", "decoder.pixel_head."),
+    (r"quantize\.embedding\.weight$", "quantizer.codebook"),
+]  # fmt: skip
+
+
+def convert_titok_state_dict(state_dict: dict[str, Tensor], tok: TiTok) -> dict[str, Tensor]:
+    """Rename a single-stage upstream TiTok state dict (``is_legacy=False``: the VQ-8k and the
+    pixel-predicting models) for ``tok`` (built with the checkpoint's sizes, ``norm_eps=1e-5``).
+
+    Upstream works on images in ``[0, 1]``; ours in ``[-1, 1]``. The conversion is folded into
+    the weights: the patch embedding reads ``(x + 1) / 2`` and the output conv returns
+    ``2 y - 1``. Upstream's ``latent_tokens`` and the encoder's latent position embedding are
+    summed into our one parameter; 1x1 convs become linear layers. Legacy two-stage checkpoints
+    (``titok_l32/b64/s128``: a decoder that predicts MaskGIT-VQGAN codes for a second decoder)
+    are refused with a ValueError, as are checkpoints of other sizes (keys and shapes named).
+    """
+    sd = dict(state_dict)
+    if "decoder.ffn.2.weight" in sd or any(k.startswith("pixel_decoder.") for k in sd):
+        raise ValueError(
+            "convert_titok_state_dict: a legacy two-stage TiTok checkpoint (its decoder predicts "
+            "MaskGIT-VQGAN codes decoded by a second, convolutional decoder); only single-stage "
+            "checkpoints (titok_*_vq8k, is_legacy=False) are supported"
+        )
+    if not isinstance(tok.decoder.conv_out, nn.Conv2d) or not isinstance(
+        tok.decoder.pixel_head, nn.Linear
+    ):
+        raise ValueError(
+            "convert_titok_state_dict: upstream TiTok needs stem='patch' and conv_refiner=True"
+        )
+    out: dict[str, Tensor] = {}
+    for key, value in sd.items():
+        for pattern, repl in _UPSTREAM_RULES:
+            key = re.sub("^" + pattern, repl, key)
+        out[key] = value
+    lat = out.pop("latent_tokens", None)
+    lat_pos = out.pop("encoder.latent_token_positional_embedding", None)
+    if lat is not None and lat_pos is not None:
+        out["encoder.latent_tokens"] = lat + lat_pos
+    for key in ("encoder.class_embedding", "decoder.class_embedding", "decoder.mask_token"):
+        if key in out:
+            out[key] = out[key].reshape(-1)
+    for key in ("encoder.proj_out.weight", "decoder.pixel_head.weight"):
+        if key in out and out[key].ndim == 4:
+            out[key] = out[key].flatten(1)  # 1x1 conv -> linear
+    w, b = out.get("encoder.patch_embed.proj.weight"), out.get("encoder.patch_embed.proj.bias")
+    if w is not None and b is not None:  # reads (x + 1) / 2 for x in [-1, 1]
+        out["encoder.patch_embed.proj.weight"] = w / 2
+        out["encoder.patch_embed.proj.bias"] = b + w.sum(dim=(1, 2, 3)) / 2
+    w, b = out.get("decoder.conv_out.weight"), out.get("decoder.conv_out.bias")
+    if w is not None and b is not None:  # returns 2 y - 1 for y in [0, 1]
+        out["decoder.conv_out.weight"] = w * 2
+        out["decoder.conv_out.bias"] = b * 2 - 1
+    ours = tok.state_dict()
+    for key in ours:  # usage statistics start as in a fresh model
+        if key.endswith(".cluster_size") and key not in out:
+            out[key] = torch.ones_like(ours[key])
+    missing, extra = sorted(set(ours) - set(out)), sorted(set(out) - set(ours))
+    bad = [k for k in ours if k in out and out[k].shape != ours[k].shape]
+    if missing or extra or bad:
+        raise ValueError(
+            "convert_titok_state_dict: the checkpoint does not match this architecture: model "
+            f"keys not filled {missing[:5]}, checkpoint keys the model lacks {extra[:5]}, shape "
+            f"mismatches {bad[:5]}; build the variant of that checkpoint (titok_bl64_vq8k, "
+            "titok_bl128_vq8k, titok_sl256_vq8k)"
+        )
+    return {k: v.to(ours[k].dtype) for k, v in out.items()}
+
+
+def convert_titok_checkpoint(path: str, tok: TiTok) -> dict[str, Tensor]:
+    """Converter for :class:`~zoo.registry.PretrainedCfg`: read an upstream TiTok checkpoint
+    (the ``PyTorchModelHubMixin`` folder / ``model.safetensors``, or a ``.bin`` state dict) and
+    convert it."""
+    return convert_titok_state_dict(read_checkpoint(path), tok)
 
 
 # ---------------------------------------------------------------------- variants
@@ -643,3 +751,60 @@ register_pretrained(
         ),
     ),
 )
+
+
+# Upstream single-stage TiTok checkpoints (bytedance/1d-tokenizer), converted on load.
+_TITOK_PAPER = (
+    "Yu et al., An Image is Worth 32 Tokens for Reconstruction and Generation, NeurIPS 2024, "
+    "arXiv:2406.07550"
+)
+
+
+def _upstream_vq8k(encoder: str, tokens: int) -> dict[str, Any]:
+    """Upstream ``titok_{enc}l{tokens}_vq8k``: ViT-``enc`` encoder, ViT-L decoder, patch 16 at
+    256 px, 64-d tokens, VQ 8192 codes (l2 lookup of raw codewords), pixel head + 3x3 conv."""
+    e, d = _SIZES[encoder], _SIZES["l"]
+    return dict(
+        image_size=256, patch_size=16, num_latent_tokens=tokens, token_dim=64,
+        encoder_width=e["width"], encoder_depth=e["depth"], encoder_heads=e["heads"],
+        decoder_width=d["width"], decoder_depth=d["depth"], decoder_heads=d["heads"],
+        quantizer="vq", quantizer_kwargs={"codebook_size": 8192, "distance": "l2"},
+        conv_refiner=True, norm_eps=1e-5,
+    )  # fmt: skip
+
+
+def _vq8k_cfg(repo: str, rfid: float) -> dict[str, PretrainedCfg]:
+    return {
+        "in1k": PretrainedCfg(
+            hub_id=f"yucornetto/{repo}",
+            revision="main",
+            filename="model.safetensors",
+            converter="convert_titok_checkpoint",
+            license="Apache-2.0",
+            paper=_TITOK_PAPER,
+            training_data="ImageNet-1k train",
+            resolution=256,
+            metrics={"rfid": rfid},
+            metrics_dataset="ImageNet-1k val (50k), 256 px",
+            notes="upstream single-stage TiTok (PyTorchModelHubMixin repo), converted on load "
+            "(its [0, 1] input/output range folded into the first and last convs)",
+        )
+    }
+
+
+@register_tokenizer(pretrained_cfgs=_vq8k_cfg("tokenizer_titok_bl64_vq8k_imagenet", 2.06))
+def titok_bl64_vq8k(**kwargs: Any) -> TiTok:
+    """Upstream TiTok-BL-64 VQ: ViT-B encoder, ViT-L decoder, 64 tokens of 13 bits (832 bits)."""
+    return _create_titok("titok_bl64_vq8k", **dict(_upstream_vq8k("b", 64), **kwargs))
+
+
+@register_tokenizer(pretrained_cfgs=_vq8k_cfg("tokenizer_titok_bl128_vq8k_imagenet", 1.49))
+def titok_bl128_vq8k(**kwargs: Any) -> TiTok:
+    """Upstream TiTok-BL-128 VQ: ViT-B encoder, ViT-L decoder, 128 tokens (1664 bits)."""
+    return _create_titok("titok_bl128_vq8k", **dict(_upstream_vq8k("b", 128), **kwargs))
+
+
+@register_tokenizer(pretrained_cfgs=_vq8k_cfg("tokenizer_titok_sl256_vq8k_imagenet", 1.03))
+def titok_sl256_vq8k(**kwargs: Any) -> TiTok:
+    """Upstream TiTok-SL-256 VQ: ViT-S encoder, ViT-L decoder, 256 tokens (3328 bits)."""
+    return _create_titok("titok_sl256_vq8k", **dict(_upstream_vq8k("s", 256), **kwargs))
