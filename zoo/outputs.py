@@ -20,7 +20,10 @@ class QuantizerOutput:
             straight-through (or rotation-trick) gradient to ``z``.
         codes: int64, shape ``(..., num_codebooks)``, each entry in ``[0, codebook_size)``.
         loss: scalar tensor, the quantizer's own weighted auxiliary losses (0 when it has none).
-        metrics: detached scalar tensors for logging (usage, perplexity, entropies, ...).
+        metrics: detached scalar tensors for logging: the loss terms and other by-products of
+            the step (commitment, entropies, ...), always; codebook usage and perplexity only
+            inside :func:`zoo.quantizers.collect_metrics` (or later via
+            ``quantizer.code_metrics(codes)``).
     """
 
     quantized: Tensor

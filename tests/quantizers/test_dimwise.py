@@ -17,7 +17,7 @@ import pytest
 import torch
 from scipy import integrate, stats
 
-from zoo.quantizers import create_quantizer
+from zoo.quantizers import collect_metrics, create_quantizer
 from zoo.quantizers.dimwise import DimwiseQuantizer, gaussian_bin_tables
 
 RANGE = 5.0
@@ -128,7 +128,10 @@ def test_codes_are_monotone_and_out_of_range_values_use_the_outer_bins():
     assert (codes.diff() >= 0).all()
     assert int(codes[0]) == 0 and int(codes[-1]) == 7
     assert torch.equal(codes.unique(), torch.arange(8))
-    out = q(torch.tensor([[-100.0], [0.0], [100.0]]))
+    z = torch.tensor([[-100.0], [0.0], [100.0]])
+    assert "clipped_fraction" not in q(z).metrics  # a logging statistic: only when asked
+    with collect_metrics():
+        out = q(z)
     assert float(out.metrics["clipped_fraction"]) == pytest.approx(2 / 3)
 
 

@@ -7,6 +7,7 @@ is the interface every tokenizer relies on. Capabilities are class attributes (`
 
 from __future__ import annotations
 
+import copy
 import inspect
 import json
 import math
@@ -14,7 +15,14 @@ import math
 import pytest
 import torch
 
-from zoo.quantizers import QuantizerOutput, create_quantizer, get_quantizer_class, list_quantizers
+from zoo.quantizers import (
+    QuantizerOutput,
+    collect_metrics,
+    create_quantizer,
+    get_quantizer_class,
+    list_quantizers,
+    metrics_requested,
+)
 
 NAMES = list_quantizers()
 
@@ -72,6 +80,50 @@ def test_shapes_and_code_range(name, shape):
     for key, value in out.metrics.items():
         assert value.ndim == 0 and not value.requires_grad, key
     assert q.bits_per_token == pytest.approx(q.num_codebooks * math.log2(q.codebook_size))
+
+
+def _usage_keys(metrics):
+    return {k for k in metrics if k.rsplit("/", 1)[-1] in ("usage", "perplexity")}
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("training", [True, False])
+def test_usage_metrics_only_when_requested(name, training):
+    """Codebook usage and perplexity are logging statistics: forward leaves them out unless
+    asked (collect_metrics), and then reports exactly what code_metrics gives for its codes."""
+    q = ready(build(name)).train(training)
+    twin = copy.deepcopy(q)  # training steps change state (EMA, restarts): compare like with like
+    z = sample(q, shape=(3, 8))
+    torch.manual_seed(3)
+    plain = q(z)
+    assert not _usage_keys(plain.metrics), sorted(plain.metrics)
+    assert not metrics_requested()
+    with collect_metrics():
+        assert metrics_requested()
+        with collect_metrics(False):  # nests; the outer setting comes back
+            assert not _usage_keys(copy.deepcopy(twin)(z).metrics)
+        torch.manual_seed(3)
+        asked = twin(z)
+    assert not metrics_requested()
+    keys = _usage_keys(asked.metrics)
+    assert keys, f"{name}: no usage/perplexity under collect_metrics(): {sorted(asked.metrics)}"
+    expected = twin.code_metrics(asked.codes)
+    assert keys == set(expected)
+    for key in keys:
+        value = asked.metrics[key]
+        assert value.ndim == 0 and not value.requires_grad, key
+        torch.testing.assert_close(value, expected[key])
+        if key.endswith("usage"):
+            assert 0 < float(value) <= 1, key
+        else:
+            assert 1 <= float(value) <= twin.codebook_size + 1e-3, key
+    # Asking for statistics changes nothing else: same values, codes, loss and other metrics
+    # (it may add other logging-only statistics, e.g. dimwise's clipped_fraction).
+    assert torch.equal(asked.quantized, plain.quantized)
+    assert torch.equal(asked.codes, plain.codes)
+    assert torch.equal(asked.loss, plain.loss)
+    for key, value in plain.metrics.items():
+        assert torch.equal(asked.metrics[key], value), key
 
 
 @pytest.mark.parametrize("name", NAMES)

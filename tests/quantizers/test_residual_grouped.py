@@ -9,7 +9,7 @@ import json
 import pytest
 import torch
 
-from zoo.quantizers import create_quantizer, get_quantizer_class, list_quantizers
+from zoo.quantizers import collect_metrics, create_quantizer, get_quantizer_class, list_quantizers
 
 
 def gaussian(*shape: int, seed: int = 0, scale: float = 1.0) -> torch.Tensor:
@@ -131,7 +131,8 @@ def test_no_dropout_in_eval_or_with_zero_probability(rvq):
 def test_residual_levels_losses_reach_encoder_and_codebooks(rvq):
     rvq.train()
     z = gaussian(4, 8, 4, seed=7).requires_grad_(True)
-    out = rvq(z)
+    with collect_metrics():
+        out = rvq(z)
     out.loss.backward()
     assert z.grad is not None and z.grad.abs().sum() > 0
     for level in rvq.levels:
@@ -223,8 +224,10 @@ def test_grouped_equals_the_inner_quantizers_on_slices():
     z = gaussian(3, 5, 8, seed=10).requires_grad_(True)
     z_ref = z.detach().clone().requires_grad_(True)
 
-    out = g.train()(z)
-    refs = [q.train()(part) for q, part in zip(reference, z_ref.split(4, dim=-1), strict=True)]
+    with collect_metrics():  # compare the usage statistics too
+        out = g.train()(z)
+        refs = [q.train()(part) for q, part in zip(reference, z_ref.split(4, dim=-1), strict=True)]
+    assert {f"group{i}/usage" for i in range(2)} <= set(out.metrics)
     torch.testing.assert_close(
         out.quantized, torch.cat([r.quantized for r in refs], -1), rtol=0, atol=0
     )
@@ -308,7 +311,8 @@ def test_nested_wrappers_round_trip_through_a_json_config():
     fresh = create_quantizer("residual", **config).eval()
     fresh.load_state_dict(q.state_dict())
     z = gaussian(2, 3, 6, seed=12)
-    out = q(z)
+    with collect_metrics():
+        out = q(z)
     assert torch.equal(q.decode(q.encode(z)), out.quantized)
     assert torch.equal(fresh(z).quantized, out.quantized)
     assert torch.equal(q.decode(out.codes[..., :2]), q.levels[0].decode(out.codes[..., :2]))

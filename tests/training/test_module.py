@@ -231,3 +231,38 @@ def test_training_reduces_validation_loss_of_the_ema_weights(tmp_path, photo_dir
     after = _trainer(tmp_path).validate(module, datamodule=dm, verbose=False)[0]
     assert after["val/rec"] < 0.8 * before["val/rec"]
     assert after["val/psnr"] > before["val/psnr"] + 1.0
+
+
+def test_quantizer_statistics_are_collected_only_on_logged_steps(tmp_path, photo_dir, monkeypatch):
+    """Codebook usage / perplexity cost a histogram per call: the module asks for them on the
+    steps Lightning logs (every log_every_n_steps batches) and in validation, never otherwise."""
+    import csv
+
+    import zoo.training.module as module_file
+
+    requests = []
+    real = module_file.collect_metrics
+
+    def spy(enabled=True):
+        requests.append(("val" if module.trainer.validating else "train", bool(enabled)))
+        return real(enabled)
+
+    monkeypatch.setattr(module_file, "collect_metrics", spy)
+    pl.seed_everything(0)
+    module = TokenizerModule(
+        tokenizer="titok_test", perceptual_loss=None, disc_weight=0.0, ema_decay=None
+    )
+    logger = CSVLogger(tmp_path)
+    trainer = _trainer(
+        tmp_path, max_steps=4, log_every_n_steps=2, logger=logger, val_check_interval=4
+    )
+    trainer.fit(module, datamodule=ImageDataModule(**data_args(photo_dir)))
+    train = [on for kind, on in requests if kind == "train"]
+    assert train == [False, True, False, True]
+    assert [on for kind, on in requests if kind == "val"] == [True]
+    with open(logger.experiment.metrics_file_path) as f:
+        rows = list(csv.DictReader(f))
+    logged = [r for r in rows if r.get("train/loss")]
+    assert [int(r["step"]) for r in logged] == [1, 3]
+    assert all(r["train/q_usage"] and math.isfinite(float(r["train/q_usage"])) for r in logged)
+    assert any(r.get("val/q_usage") for r in rows)

@@ -7,9 +7,11 @@
 from zoo.outputs import QuantizerOutput
 from zoo.quantizers.base import (
     Quantizer,
+    collect_metrics,
     create_quantizer,
     get_quantizer_class,
     list_quantizers,
+    metrics_requested,
     register_quantizer,
 )
 
@@ -22,8 +24,10 @@ from zoo.quantizers import vq  # noqa: E402,F401  isort: skip
 __all__ = [
     "Quantizer",
     "QuantizerOutput",
+    "collect_metrics",
     "create_quantizer",
     "get_quantizer_class",
     "list_quantizers",
+    "metrics_requested",
     "register_quantizer",
 ]

@@ -50,7 +50,6 @@ from zoo.quantizers._utils import (
     all_reduce_mean,
     check_int,
     check_number,
-    code_usage_metrics,
     entropy,
     is_distributed,
 )
@@ -345,7 +344,6 @@ class BinaryQuantizer(Quantizer):
             loss = loss + self.entropy_loss_weight * (sample_h - self.diversity_gamma * codebook_h)
             metrics["per_sample_entropy"] = sample_h
             metrics["codebook_entropy"] = codebook_h
-        metrics.update(code_usage_metrics(codes, self.codebook_size))
         return QuantizerOutput(
             quantized=q + (x - x.detach()), codes=codes, loss=loss, metrics=metrics
         )

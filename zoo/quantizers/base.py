@@ -6,23 +6,61 @@ float32 view of the input — ``_forward``, ``_encode``, ``_decode`` — and the
 rest once: input validation with clear errors, fp32 math under autocast, packing any leading shape
 to ``(b, n, dim)`` and back, code validation in ``decode``.
 
+Statistics that only logging needs (codebook usage and perplexity of the batch's codes) are not
+computed by ``forward`` unless asked for, inside :func:`collect_metrics` or afterwards with
+:meth:`Quantizer.code_metrics`: they cost a histogram of the whole codebook per call (64 000 bins
+for FSQ ``[8, 8, 8, 5, 5, 5]``, more than the quantization itself) and an all-reduce under DDP.
+Losses, EMA codebook updates and dead-code restarts are training, not logging: they always run.
+
 Index conventions: codes are 0-based int64; ``codes[..., k]`` is the index into codebook ``k``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
 from zoo.outputs import QuantizerOutput
-from zoo.quantizers._utils import check_code_range, check_integer_codes
+from zoo.quantizers._utils import check_code_range, check_integer_codes, code_usage_metrics
 
 _QUANTIZERS: dict[str, type[Quantizer]] = {}
+
+#: Whether ``forward`` adds the logging statistics (see :func:`collect_metrics`).
+_COLLECT_METRICS = False
+
+
+@contextlib.contextmanager
+def collect_metrics(enabled: bool = True) -> Iterator[None]:
+    """Within this block every quantizer's ``forward`` also reports codebook usage and
+    perplexity (``usage``, ``perplexity``; per level / group for residual and grouped
+    quantizers) in ``QuantizerOutput.metrics``.
+
+    Off by default: training needs them only on the steps it logs (``TokenizerModule`` turns
+    them on every ``trainer.log_every_n_steps`` and in validation). Under DDP the histograms are
+    all-reduced, so enter the block on every rank alike. Process-wide, like
+    ``torch.autograd.set_detect_anomaly``; nested blocks restore the outer setting on exit.
+
+    >>> with collect_metrics():
+    ...     out = quantizer(z)          # out.metrics["usage"], out.metrics["perplexity"]
+    """
+    global _COLLECT_METRICS
+    previous = _COLLECT_METRICS
+    _COLLECT_METRICS = bool(enabled)
+    try:
+        yield
+    finally:
+        _COLLECT_METRICS = previous
+
+
+def metrics_requested() -> bool:
+    """True inside :func:`collect_metrics`: quantizers compute their logging-only statistics."""
+    return _COLLECT_METRICS
 
 
 def register_quantizer(name: str) -> Callable[[type[Quantizer]], type[Quantizer]]:
@@ -110,12 +148,25 @@ class Quantizer(nn.Module):
         zb, restore = _to_bnd(z)
         with torch.autocast(device_type=z.device.type, enabled=False):
             out = self._forward(zb.float())
+        metrics = {k: v.detach() for k, v in out.metrics.items()}
+        if _COLLECT_METRICS:
+            metrics.update(self.code_metrics(out.codes))
         return QuantizerOutput(
             quantized=restore(out.quantized).to(z.dtype),
             codes=restore(out.codes),
             loss=out.loss,
-            metrics={k: v.detach() for k, v in out.metrics.items()},
+            metrics=metrics,
         )
+
+    @torch.no_grad()
+    def code_metrics(self, codes: Tensor) -> dict[str, Tensor]:
+        """Codebook usage and perplexity of ``codes`` (``(..., num_codebooks)`` int, e.g.
+        ``forward(z).codes``) over all ranks: what ``forward`` adds to its metrics inside
+        :func:`collect_metrics`. ``usage``: fraction of entries hit at least once; ``perplexity``:
+        exp of the entropy of the code histogram; both averaged over the codebooks, and left out
+        for codebooks too large to histogram (2^128). All-reduces under DDP: call it on every rank.
+        """
+        return code_usage_metrics(codes, self.codebook_size)
 
     @torch.no_grad()
     def encode(self, z: Tensor) -> Tensor:

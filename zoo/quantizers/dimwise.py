@@ -24,8 +24,8 @@ import torch
 from torch import Tensor
 
 from zoo.outputs import QuantizerOutput
-from zoo.quantizers._utils import all_reduce_sum, check_int, check_number, code_usage_metrics
-from zoo.quantizers.base import Quantizer, register_quantizer
+from zoo.quantizers._utils import all_reduce_sum, check_int, check_number
+from zoo.quantizers.base import Quantizer, metrics_requested, register_quantizer
 
 _MAX_BITS = 16
 # Floor for a fitted standard deviation, so a constant channel standardises to 0, not NaN.
@@ -193,9 +193,10 @@ class DimwiseQuantizer(Quantizer):
         q = self._decode(codes)
         # Value exactly q (so decode(encode(z)) matches bit for bit), gradient exactly identity.
         quantized = q + (z - z.detach())
-        metrics = code_usage_metrics(codes, self.codebook_size)
-        outside = self._standardise(z.detach()).abs() > self.range_sigma
-        metrics["clipped_fraction"] = outside.float().mean()
+        metrics = {}
+        if metrics_requested():  # logging only
+            outside = self._standardise(z.detach()).abs() > self.range_sigma
+            metrics["clipped_fraction"] = outside.float().mean()
         return QuantizerOutput(
             quantized=quantized, codes=codes, loss=z.new_zeros(()), metrics=metrics
         )

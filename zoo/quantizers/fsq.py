@@ -28,7 +28,6 @@ from zoo.quantizers._utils import (
     MAX_CODEBOOK_SIZE,
     check_int,
     check_int_list,
-    code_usage_metrics,
     straight_through,
 )
 from zoo.quantizers.base import Quantizer, register_quantizer
@@ -96,7 +95,6 @@ class FSQ(Quantizer):
             quantized=self.project_out(values),
             codes=codes,
             loss=z.new_zeros(()),
-            metrics=code_usage_metrics(codes, self.codebook_size),
         )
 
     def _encode(self, z: Tensor) -> Tensor:

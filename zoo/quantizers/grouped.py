@@ -48,7 +48,8 @@ class GroupedQuantizer(Quantizer):
             to the inner quantizers as their ``dim`` (unless ``quantizer_kwargs`` already sets the
             same value); when omitted, ``dim = groups * inner.dim``.
 
-    Loss: the groups' losses summed. Metrics: each group's metrics prefixed ``group{g}/``.
+    Loss: the groups' losses summed. Metrics: each group's metrics prefixed ``group{g}/`` (usage
+    and perplexity inside :func:`~zoo.quantizers.collect_metrics`).
     """
 
     example_kwargs = {
@@ -149,6 +150,17 @@ class GroupedQuantizer(Quantizer):
             loss=loss,
             metrics=metrics,
         )
+
+    @torch.no_grad()
+    def code_metrics(self, codes: Tensor) -> dict[str, Tensor]:
+        """Each group's usage statistics (see :meth:`Quantizer.code_metrics`) prefixed
+        ``group{g}/``."""
+        out: dict[str, Tensor] = {}
+        for g, (q, c) in enumerate(
+            zip(self.quantizers, codes.split(self.codes_per_group, dim=-1), strict=True)
+        ):
+            out.update({f"group{g}/{key}": v for key, v in q.code_metrics(c).items()})
+        return out
 
     def _encode(self, z: Tensor) -> Tensor:
         return torch.cat(

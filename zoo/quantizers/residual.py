@@ -66,7 +66,8 @@ class ResidualQuantizer(Quantizer):
 
     Loss: the levels' losses summed; with dropout level ``i``'s loss is weighted by the fraction
     of samples that use it. Metrics: each level's metrics and loss prefixed ``level{i}/``, plus
-    ``active_quantizers`` (mean number of levels used per sample).
+    ``active_quantizers`` (mean number of levels used per sample); inside
+    :func:`~zoo.quantizers.collect_metrics` each level's usage and perplexity too.
     """
 
     example_kwargs = {
@@ -198,6 +199,17 @@ class ResidualQuantizer(Quantizer):
         return QuantizerOutput(
             quantized=total, codes=torch.cat(codes, -1), loss=loss, metrics=metrics
         )
+
+    @torch.no_grad()
+    def code_metrics(self, codes: Tensor) -> dict[str, Tensor]:
+        """Each level's usage statistics (see :meth:`Quantizer.code_metrics`) prefixed
+        ``level{i}/``, for the levels present in ``codes`` (a level prefix is fine)."""
+        k = self.codes_per_level
+        out: dict[str, Tensor] = {}
+        for i in range(codes.shape[-1] // k):
+            stats = self.levels[i].code_metrics(codes[..., i * k : (i + 1) * k])
+            out.update({f"level{i}/{key}": v for key, v in stats.items()})
+        return out
 
     def _active_levels(self, b: int, device: torch.device) -> Tensor | None:
         """Per-sample number of active levels in training with dropout, else None (all)."""

@@ -42,7 +42,6 @@ from zoo.quantizers._utils import (
     all_reduce_sum,
     check_int,
     check_number,
-    code_usage_metrics,
     is_distributed,
     rotation_trick,
 )
@@ -337,7 +336,6 @@ class VQ(Quantizer):
             self._update_statistics_(y.detach(), idx)
 
         codes = idx.view(b, n, 1)
-        metrics.update(code_usage_metrics(codes, self.codebook_size))
         return QuantizerOutput(
             quantized=self.project_out(out.view(b, n, self.codebook_dim)),
             codes=codes,

@@ -52,6 +52,7 @@ from zoo.losses import (
     psnr,
     reconstruction_loss,
 )
+from zoo.quantizers import collect_metrics
 from zoo.registry import create_tokenizer
 from zoo.tokenizers import Tokenizer
 from zoo.training.ema import ema_decay_at, ema_update_
@@ -501,6 +502,16 @@ class TokenizerModule(LightningModule):
             "Parameter or set adaptive_disc_weight=False"
         )
 
+    def _logs_this_step(self) -> bool:
+        """Whether Lightning writes this training step's logs: every ``log_every_n_steps``
+        batches, counted as its logger connector counts them (batches, not optimizer steps).
+        The same on every rank, so the all-reduced quantizer statistics stay in lockstep."""
+        trainer = self._trainer
+        if trainer is None:  # called outside a Trainer: nothing decides, so log
+            return True
+        every = trainer.log_every_n_steps
+        return bool(every) and (trainer.fit_loop.epoch_loop._batches_that_stepped + 1) % every == 0
+
     def _disc_active(self) -> bool:
         return self.discriminator is not None and int(self.step_count) >= self.hparams.disc_start
 
@@ -544,7 +555,9 @@ class TokenizerModule(LightningModule):
 
         # ---- generator (tokenizer) step
         self.toggle_optimizer(opt_g)
-        out = self.tokenizer(x)
+        # Codebook usage / perplexity only on the steps that are logged (a histogram per call).
+        with collect_metrics(self._logs_this_step()):
+            out = self.tokenizer(x)
         x_hat = out.reconstruction
         losses = self._reconstruction_losses(x_hat, x)
         loss = losses["nll"] + hp.quantizer_weight * out.quantizer.loss
@@ -637,7 +650,8 @@ class TokenizerModule(LightningModule):
     def validation_step(self, batch: Any, batch_idx: int) -> None:
         x = self._as_input(batch)
         tok = self._eval_tokenizer()
-        out = tok(x)
+        with collect_metrics():  # validation logs every batch (averaged over the epoch)
+            out = tok(x)
         losses = self._reconstruction_losses(out.reconstruction, x)
         quality, value = self._quality(out.reconstruction, x)
         logs = {
