@@ -79,6 +79,7 @@ from zoo.tokenizers.upstream import read_checkpoint
 
 TOKEN_DROPS = ("none", "tail", "nested")
 STEMS = ("patch", "conv")
+LATENT_INITS = ("learned", "pyramid")
 TOKEN_COUNT_DISTS = ("uniform", "pow2")
 
 
@@ -100,6 +101,31 @@ def _trunc_normal_init(module: nn.Module) -> None:
         nn.init.trunc_normal_(module.weight, std=0.02)
         if module.bias is not None:
             nn.init.zeros_(module.bias)
+
+
+def pyramid_cells(grid: int, num_tokens: int) -> Tensor:
+    """Coarse-to-fine assignment of latent tokens to patch-grid cells: ``(num_tokens, grid**2)``
+    with ``M[i, j] = 1`` when token ``i``'s cell holds patch ``j``.
+
+    Token 0 covers the whole grid, tokens 1-4 its 2 x 2 quadrants, the next 16 a 4 x 4 split, and
+    so on (row-major within a level) down to single patches; tokens beyond the finest level get
+    no cell (an all-zero row). Used by ``latent_init="pyramid"``.
+    """
+    rows: list[Tensor] = []
+    s = 1
+    while s <= grid and len(rows) < num_tokens:
+        if grid % s == 0:
+            c = grid // s
+            for r in range(s):
+                for q in range(s):
+                    if len(rows) == num_tokens:
+                        break
+                    m = torch.zeros(grid, grid)
+                    m[r * c : (r + 1) * c, q * c : (q + 1) * c] = 1
+                    rows.append(m.flatten())
+        s *= 2
+    rows += [torch.zeros(grid * grid)] * (num_tokens - len(rows))
+    return torch.stack(rows)
 
 
 def _stem_levels(patch_size: int, stem_channels: list[int], who: str) -> int:
@@ -188,11 +214,20 @@ class TiTokEncoder(nn.Module):
         causal_latents: bool,
         stem_channels: list[int] | None = None,
         norm_eps: float = 1e-6,
+        pyramid: bool = False,
     ) -> None:
         super().__init__()
         scale = width**-0.5
         self.num_patches = grid * grid
         self.causal_latents = causal_latents
+        # Each latent token starts from the mean patch embedding of its pyramid cell, so the
+        # codes depend on the image from the first step (see TiTok's latent_init).
+        if pyramid:
+            cells = pyramid_cells(grid, num_latent_tokens)
+            pool = cells / cells.sum(1, keepdim=True).clamp_min(1)
+            self.register_buffer("pyramid_pool", pool, persistent=False)
+        else:
+            self.pyramid_pool = None
         if stem_channels:
             self.patch_embed = ConvStem(
                 in_channels=in_channels, width=width, stem_channels=stem_channels
@@ -230,6 +265,8 @@ class TiTokEncoder(nn.Module):
         cls = self.class_embedding.expand(b, 1, -1).to(patches.dtype)
         img = torch.cat([cls, patches], dim=1) + self.positional_embedding.to(patches.dtype)
         lat = self.latent_tokens[:num_latents].expand(b, -1, -1).to(patches.dtype)
+        if self.pyramid_pool is not None:
+            lat = lat + self.pyramid_pool[:num_latents].to(patches.dtype) @ patches
         h = self.ln_pre(torch.cat([img, lat], dim=1))
         h = self.transformer(h, attn_mask=self.attention_mask(num_latents, x.device))
         return self.proj_out(self.ln_post(h[:, self.num_patches + 1 :]))
@@ -254,10 +291,19 @@ class TiTokDecoder(nn.Module):
         conv_refiner: bool,
         stem_channels: list[int] | None = None,
         norm_eps: float = 1e-6,
+        pyramid: bool = False,
     ) -> None:
         super().__init__()
         scale = width**-0.5
         self.grid = grid
+        # The mirror of the encoder's pooling: every patch slot also receives the (embedded)
+        # latent tokens whose pyramid cells hold it, so a k-token prefix already paints its
+        # coarse-to-fine layout before attention refines it.
+        if pyramid:
+            cells = pyramid_cells(grid, num_latent_tokens)
+            self.register_buffer("pyramid_unpool", cells.t().contiguous(), persistent=False)
+        else:
+            self.pyramid_unpool = None
         self.patch_size = patch_size
         self.out_channels = out_channels
         self.num_latent_tokens = num_latent_tokens
@@ -290,6 +336,9 @@ class TiTokDecoder(nn.Module):
     def forward(self, quantized: Tensor) -> Tensor:
         b, k, _ = quantized.shape
         lat = self.decoder_embed(quantized)
+        unpooled = None
+        if self.pyramid_unpool is not None:
+            unpooled = self.pyramid_unpool[:, :k].to(lat.dtype) @ lat
         if self.pad_token is not None:
             # Sliced from a full-length expand even when k == K (an empty slice), so pad_token is
             # in the autograd graph every step and DDP never sees it as an unused parameter.
@@ -300,6 +349,8 @@ class TiTokDecoder(nn.Module):
         cls = self.class_embedding.expand(b, 1, -1)
         masks = self.mask_token.expand(b, n_patches, -1)
         img = (torch.cat([cls, masks], dim=1) + self.positional_embedding).to(lat.dtype)
+        if unpooled is not None:
+            img = torch.cat([img[:, :1], img[:, 1:] + unpooled], dim=1)
         h = self.transformer(self.ln_pre(torch.cat([img, lat], dim=1)))
         if isinstance(self.pixel_head, ConvHead):
             return self.pixel_head(self.ln_post(h[:, 1 : 1 + n_patches]))
@@ -336,6 +387,13 @@ class TiTok(Tokenizer):
             :class:`ConvHead`), the hybrid that trains in CPU budgets.
         stem_channels: ``stem="conv"`` only: CNN widths per resolution, full resolution first,
             ``log2(patch_size) + 1`` entries.
+        latent_init: ``"learned"`` (upstream: latent tokens are learned vectors, identical for
+            every image until attention learns to look) or ``"pyramid"``: token ``i`` also gets
+            the mean patch embedding of its cell in a coarse-to-fine pyramid (whole image, 2 x 2,
+            4 x 4, ...; see :func:`pyramid_cells`), and the decoder adds each embedded token to
+            the patch slots of its cell. Without it the latents of a model trained from scratch
+            start out the same for every image (across-image std ~1e-4 of their size), so every
+            image gets the same codes and the decoder learns the dataset mean first.
         norm_eps: epsilon of the transformer blocks' LayerNorms (upstream TiTok: 1e-5, PyTorch's
             default; ``ln_pre`` / ``ln_post`` always use 1e-5).
     """
@@ -367,8 +425,13 @@ class TiTok(Tokenizer):
         stem: str = "patch",
         stem_channels: list[int] | None = None,
         norm_eps: float = 1e-6,
+        latent_init: str = "learned",
     ) -> None:
         super().__init__()
+        if latent_init not in LATENT_INITS:
+            raise ValueError(
+                f"TiTok: latent_init must be one of {LATENT_INITS}, got {latent_init!r}"
+            )
         if stem not in STEMS:
             raise ValueError(f"TiTok: stem must be one of {STEMS}, got {stem!r}")
         if stem == "conv":
@@ -416,6 +479,7 @@ class TiTok(Tokenizer):
             causal_latents=token_drop == "nested",
             stem_channels=stem_channels if stem == "conv" else None,
             norm_eps=norm_eps,
+            pyramid=latent_init == "pyramid",
         )
         self.decoder = TiTokDecoder(
             out_channels=in_channels,
@@ -431,6 +495,7 @@ class TiTok(Tokenizer):
             conv_refiner=conv_refiner,
             stem_channels=stem_channels if stem == "conv" else None,
             norm_eps=norm_eps,
+            pyramid=latent_init == "pyramid",
         )
         self.apply(_trunc_normal_init)
         self.quantizer = quantizer_for(token_dim, quantizer, quantizer_kwargs, "TiTok")
@@ -642,6 +707,7 @@ def titok_test_conv(**kwargs: Any) -> TiTok:
         encoder_heads=2, decoder_width=32, decoder_depth=1, decoder_heads=2, mlp_ratio=2.0,
         token_dim=4, quantizer="fsq", quantizer_kwargs={"levels": [8, 5, 5, 5]},
         token_drop="nested", token_count_dist="pow2", stem="conv", stem_channels=[8, 8, 16, 16],
+        latent_init="pyramid",
     )  # fmt: skip
     return _create_titok("titok_test_conv", **dict(args, **kwargs))
 
@@ -727,7 +793,7 @@ def titok_cpu_flex128(**kwargs: Any) -> TiTok:
         quantizer_kwargs={"quantizer": "fsq", "groups": 4,
                           "quantizer_kwargs": {"levels": [8, 8, 8, 5, 5, 5]}},
         token_drop="nested", token_count_dist="pow2", keep_all_prob=0.5,
-        stem="conv", stem_channels=[16, 32, 64, 128, 128],
+        stem="conv", stem_channels=[16, 32, 64, 128, 128], latent_init="pyramid",
     )  # fmt: skip
     return _create_titok("titok_cpu_flex128", **dict(args, **kwargs))
 
