@@ -13,6 +13,11 @@ from torch import Tensor
 MAX_CODEBOOK_BITS = 62
 MAX_CODEBOOK_SIZE = 1 << MAX_CODEBOOK_BITS
 
+#: Most channels per token (``dim``) of a quantizer that allocates per-channel tensors: an
+#: absurd dim (say 2**31, a typo or a stray value in a config) is refused with its name instead
+#: of trying to allocate tens of GiB.
+MAX_DIM = 1 << 16
+
 # Histograms larger than this many bins are not built for usage metrics (2^128 codebooks).
 MAX_HISTOGRAM_BINS = 1 << 22
 
@@ -113,6 +118,17 @@ def check_int(who: str, name: str, value: object, *, low: int = 1, high: int | N
     if value < low or (high is not None and value > high):
         raise ValueError(f"{who}: {name} must be {want}, got {name}={value}")
     return value
+
+
+def check_dim(who: str, value: object) -> int:
+    """``value`` as a channel count in ``[1, MAX_DIM]`` (see :func:`check_int`)."""
+    dim = check_int(who, "dim", value)
+    if dim > MAX_DIM:
+        raise ValueError(
+            f"{who}: dim={dim} channels per token is more than any latent has (at most "
+            f"{MAX_DIM}, and this quantizer allocates per-channel tensors); check the value"
+        )
+    return dim
 
 
 def check_int_list(

@@ -259,8 +259,8 @@ def _to_bnd(x: Tensor) -> tuple[Tensor, Callable[[Tensor], Tensor]]:
     lead = x.shape[:-1]
     if len(lead) == 0:
         xb = x.reshape(1, 1, x.shape[-1])
-    else:
-        xb = x.reshape(lead[0], -1, x.shape[-1])
+    else:  # n spelled out: -1 is ambiguous for empty tensors (decode of zero codes)
+        xb = x.reshape(lead[0], math.prod(lead[1:]), x.shape[-1])
 
     def restore(y: Tensor) -> Tensor:
         return y.reshape(*lead, y.shape[-1])

@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 
 from zoo.outputs import QuantizerOutput
-from zoo.quantizers._utils import all_reduce_sum, check_int, check_number
+from zoo.quantizers._utils import all_reduce_sum, check_dim, check_int, check_number
 from zoo.quantizers.base import Quantizer, metrics_requested, register_quantizer
 
 _MAX_BITS = 16
@@ -94,7 +94,7 @@ class DimwiseQuantizer(Quantizer):
     def __init__(self, *, dim: int, bits: int = 6, range_sigma: float = 5.0) -> None:
         super().__init__()
         who = "DimwiseQuantizer"
-        self.dim = check_int(who, "dim", dim)
+        self.dim = check_dim(who, dim)
         self.bits = check_int(who, "bits", bits, high=_MAX_BITS)
         self.range_sigma = check_number(who, "range_sigma", range_sigma, low=0.0, low_open=True)
         self.codebook_size = 2**self.bits

@@ -26,7 +26,7 @@ from zoo.outputs import QuantizerOutput
 from zoo.quantizers._utils import (
     MAX_CODEBOOK_BITS,
     MAX_CODEBOOK_SIZE,
-    check_int,
+    check_dim,
     check_int_list,
     straight_through,
 )
@@ -52,7 +52,7 @@ class FSQ(Quantizer):
         super().__init__()
         levels = check_int_list("FSQ", "levels", levels, low=2)
         self.levels = levels
-        self.dim = len(levels) if dim is None else check_int("FSQ", "dim", dim)
+        self.dim = len(levels) if dim is None else check_dim("FSQ", dim)
         self.codebook_size = math.prod(levels)
         if self.codebook_size > MAX_CODEBOOK_SIZE:
             shown = levels if len(levels) <= 16 else f"[{len(levels)} values]"

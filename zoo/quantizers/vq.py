@@ -40,6 +40,7 @@ from torch.nn.utils.parametrizations import weight_norm
 from zoo.outputs import QuantizerOutput
 from zoo.quantizers._utils import (
     all_reduce_sum,
+    check_dim,
     check_int,
     check_number,
     is_distributed,
@@ -133,7 +134,7 @@ class VQ(Quantizer):
         projection_norm: str = "none",
     ) -> None:
         super().__init__()
-        self.dim = check_int("VQ", "dim", dim)
+        self.dim = check_dim("VQ", dim)
         self.codebook_size = check_int("VQ", "codebook_size", codebook_size, low=2)
         self.codebook_dim = (
             self.dim if codebook_dim is None else check_int("VQ", "codebook_dim", codebook_dim)
