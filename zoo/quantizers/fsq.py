@@ -10,6 +10,13 @@ listing uses ``tan``, identical for odd levels where the shift is 0):
 ``bounded = tanh(z + atanh(offset / half_l)) * half_l - offset``, then ``round`` and divide by
 ``L // 2`` so values lie in ``[-1, 1]``.
 
+The forward pass is one autograd node (:class:`_BoundRound`: bound, round, straight-through, with
+the backward ``grad * (1 - tanh^2) * half_l / (L // 2)`` in two kernels) on the tokens viewed as
+rows of up to 64 tokens, so the per-channel constants broadcast over wide rows (a broadcast over
+a last dimension of ~6 channels runs ~5x slower per element); codes are a
+matrix-vector product in float32, exact while the codebook has at most 2^24 entries (integer
+partial sums below 2^24 are exact in any order); larger codebooks use int64 arithmetic.
+
 Index convention: mixed radix with the FIRST channel least significant,
 ``code = sum_i digit_i * prod(levels[:i])`` with ``digit_i = round(bounded_i) + L_i // 2`` in
 ``[0, L_i)`` — the same as the reference and vector-quantize-pytorch.
@@ -21,6 +28,7 @@ import math
 
 import torch
 from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
 
 from zoo.outputs import QuantizerOutput
 from zoo.quantizers._utils import (
@@ -28,11 +36,39 @@ from zoo.quantizers._utils import (
     MAX_CODEBOOK_SIZE,
     check_dim,
     check_int_list,
-    straight_through,
 )
 from zoo.quantizers.base import Quantizer, register_quantizer
 
 _EPS = 1e-3
+#: Largest codebook whose codes are computed exactly by a float32 matrix-vector product.
+_FLOAT_CODES_MAX = 1 << 24
+#: Most tokens per row of the elementwise pass (the constants are tiled this many times).
+_TILE = 64
+
+
+class _BoundRound(torch.autograd.Function):
+    """``z -> (rounded / hw, rounded)`` with ``rounded = round(tanh(z + shift) * half_l -
+    offset)``; the gradient of the first output is that of ``bounded / hw`` (straight-through
+    rounding), the second output (integers, for the codes) has none."""
+
+    @staticmethod
+    def forward(ctx, z, shift, half_l, offset, hw, grad_scale):  # type: ignore[override]
+        t = torch.tanh(z + shift)
+        rounded = torch.round(t * half_l - offset)
+        ctx.save_for_backward(t, grad_scale)
+        ctx.mark_non_differentiable(rounded)
+        ctx.set_materialize_grads(False)  # no zeros for the integer output's (unused) gradient
+        return rounded / hw, rounded
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_values, _grad_rounded):  # type: ignore[override]
+        t, grad_scale = ctx.saved_tensors
+        if grad_values is None:
+            return None, None, None, None, None, None
+        # d/dz [tanh(z + shift) * half_l / hw] = (1 - t^2) * half_l / hw
+        grad = torch.ops.aten.tanh_backward(grad_values, t) * grad_scale
+        return grad, None, None, None, None, None
 
 
 @register_quantizer("fsq")
@@ -73,32 +109,46 @@ class FSQ(Quantizer):
         self.register_buffer("_half_l", half_l, persistent=False)
         self.register_buffer("_offset", offset, persistent=False)
         self.register_buffer("_shift", torch.atanh(offset / half_l), persistent=False)
-        self.register_buffer("_hw", torch.div(lv, 2, rounding_mode="floor"), persistent=False)
+        hw = torch.div(lv, 2, rounding_mode="floor")
+        self.register_buffer("_hw", hw, persistent=False)
+        # shift, half_l, offset, hw and the gradient scale half_l / hw, tiled for _TILE tokens.
+        consts = torch.stack([self._shift, half_l, offset, hw, half_l / hw])
+        self.register_buffer("_tiled", consts.repeat(1, _TILE), persistent=False)
+        # Codes as ``rounded @ basis + sum(hw * basis)``: float32 when exact, else int64.
+        self._float_codes = self.codebook_size <= _FLOAT_CODES_MAX
+        self.register_buffer("_basis_f", basis.float().unsqueeze(-1), persistent=False)
+        self._code_offset = float((hw.long() * basis).sum())
         needs_proj = self.dim != len(levels)
         self.project_in = nn.Linear(self.dim, len(levels)) if needs_proj else nn.Identity()
         self.project_out = nn.Linear(len(levels), self.dim) if needs_proj else nn.Identity()
 
-    def _bound(self, z: Tensor) -> Tensor:
-        return torch.tanh(z + self._shift) * self._half_l - self._offset
-
     def _rounded_to_codes(self, rounded: Tensor) -> Tensor:
         """Codes from rounded bounded values (integers in ``[-L//2, L - 1 - L//2]``)."""
+        if self._float_codes:
+            return (rounded @ self._basis_f).add_(self._code_offset).long()
         return ((rounded + self._hw).long() * self._basis).sum(-1, keepdim=True)
 
+    def _quantize(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        """``(values, rounded)``: values ``rounded / hw`` in ``[-1, 1]`` (exactly what decode
+        returns) with the straight-through gradient of ``bound(z) / hw``; forward and encode
+        share it, so their codes agree bit for bit."""
+        d = len(self.levels)
+        per_row = math.gcd(z.numel() // d, _TILE)  # tokens per row: a divisor of the count
+        values, rounded = _BoundRound.apply(
+            z.reshape(-1, per_row * d), *self._tiled[:, : per_row * d].unbind(0)
+        )
+        return values.view(z.shape), rounded.view(z.shape)
+
     def _forward(self, z: Tensor) -> QuantizerOutput:
-        bounded = self._bound(self.project_in(z))
-        rounded = torch.round(bounded)
-        # Straight-through: the value is exactly rounded / hw (what decode() returns).
-        values = straight_through(bounded, rounded) / self._hw
-        codes = self._rounded_to_codes(rounded)
+        values, rounded = self._quantize(self.project_in(z))
         return QuantizerOutput(
             quantized=self.project_out(values),
-            codes=codes,
+            codes=self._rounded_to_codes(rounded),
             loss=z.new_zeros(()),
         )
 
     def _encode(self, z: Tensor) -> Tensor:
-        return self._rounded_to_codes(torch.round(self._bound(self.project_in(z))))
+        return self._rounded_to_codes(self._quantize(self.project_in(z))[1])
 
     def _decode(self, codes: Tensor) -> Tensor:
         digits = torch.div(codes, self._basis, rounding_mode="floor") % self._levels.long()
