@@ -30,14 +30,29 @@ bits: bit ``i`` is 1 with probability ``sigmoid(l_i)``, ``l_i = 4 a x_i / T`` (t
   group marginals' entropies is an upper bound of the joint entropy, equal to it when the groups
   are independent in the batch (and exact for one group covering all bits).
 
-:class:`_MeanGroupProbs` evaluates the batch-mean group probabilities token-chunk by chunk, in
-forward and backward, so memory is ``O(chunk_size * 2**group_size)`` whatever the batch size —
-never ``O(tokens * 2**group_size)`` (vector-quantize-pytorch issues #99, #176), never ``2**dim``.
-All entropies are in nats.
+:class:`_MeanGroupProbs` evaluates the batch-mean group probabilities without ever holding
+``tokens x 2**group_size`` of anything (vector-quantize-pytorch issues #99, #176), let alone
+``2**dim``. Given ``x`` the bits are independent, so with a group's bits split into a high half
+(its first ``k1 = k // 2`` channels) and a low half (the other ``k2 = k - k1``) the sub-code
+probability is a product, ``p(c | x) = p_hi(h | x) p_lo(l | x)`` for ``c = h 2^k2 + l``, and the
+batch mean is a matrix product over tokens::
+
+    P[h, l] = (1/N) sum_x p_hi(h | x) p_lo(l | x) = (1/N) (E_hi^T E_lo)[h, l]
+
+with ``E_hi`` ``(N, 2^k1)`` and ``E_lo`` ``(N, 2^k2)``: one GEMM of ``2 N 2^k`` flops and
+``N (2^k1 + 2^k2)`` exponentials instead of ``N 2^k`` (for k = 14: 256 instead of 16 384 per
+token); the backward is two more GEMMs of the same size. ``log p_hi`` is an exact sum of
+log-sigmoids (accurate for |logits| in the thousands, where products of sigmoids underflow), and
+each factor is floored at ``sqrt(tiny)`` of the dtype before ``exp`` — entries below it have
+``p < 2e-19`` in float32 (no effect on a batch mean of probabilities summing to 1), and ``exp`` of
+large negative arguments, denormal or not, takes a slow path ~50-100x slower than normal ones.
+Tokens are processed in chunks, in forward and backward, so memory is
+``O(chunk_size * (2^k1 + 2^k2))`` whatever the batch size. All entropies are in nats.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import torch
@@ -60,8 +75,9 @@ EntropyMode = Literal["group", "exact"]
 
 #: Largest group of bits whose 2**bits sub-codes are enumerated (for entropies and code groups).
 MAX_GROUP_BITS = 16
-#: Default number of probabilities materialised per chunk (2^23 floats = 32 MiB in fp32).
-_CHUNK_ELEMENTS = 1 << 23
+#: Default number of factor probabilities (``2^k1 + 2^k2`` per row) held per chunk: 2^20 floats,
+#: 4 MiB in fp32 (~4096 tokens of a 14-bit group): long enough GEMMs, small enough for the cache.
+_CHUNK_ELEMENTS = 1 << 20
 
 
 # ---------------------------------------------------------------------------- bit packing
@@ -122,7 +138,10 @@ def regroup_codes(
 def _selector(group_size: int, bit_order: str, dtype: torch.dtype, device: torch.device) -> Tensor:
     """``(2 * k, 2**k)``: rows ``j < k`` select sub-codes whose bit ``j`` is 1, rows ``k + j``
     those whose bit ``j`` is 0, so ``[logsigmoid(l), logsigmoid(-l)] @ S = log p(sub-code)``.
-    Columns are ordered by sub-code index in ``bit_order``."""
+    Columns are ordered by sub-code index in ``bit_order``; ``k = 0`` gives the ``(0, 1)``
+    selector of the one empty sub-code (log-probability 0)."""
+    if group_size == 0:
+        return torch.zeros(0, 1, dtype=dtype, device=device)
     all_codes = torch.arange(1 << group_size, device=device).unsqueeze(-1)
     on = unpack_bits(all_codes, group_size, bit_order).T  # (k, 2**k)
     return torch.cat([on, ~on]).to(dtype)
@@ -144,59 +163,126 @@ def per_sample_entropy(logits: Tensor) -> Tensor:
     return binary_entropy(logits).sum(-1).mean()
 
 
+def _halves(group_size: int) -> tuple[int, int]:
+    """Bits of the high (first channels) and low halves of a group: ``(k // 2, k - k // 2)``."""
+    return group_size // 2, group_size - group_size // 2
+
+
 def default_chunk_size(group_size: int) -> int:
-    """(token, group) rows per chunk so that one chunk holds about ``_CHUNK_ELEMENTS`` floats."""
-    return max(1, _CHUNK_ELEMENTS >> group_size)
+    """(token, group) rows per chunk so that one chunk holds about ``_CHUNK_ELEMENTS`` factor
+    probabilities (``2^k1 + 2^k2`` per row, see :func:`_halves`)."""
+    k1, k2 = _halves(group_size)
+    return max(1, _CHUNK_ELEMENTS // ((1 << k1) + (1 << k2)))
+
+
+def _log_floor(dtype: torch.dtype) -> float:
+    """Floor of each factor's log-probability: the product of two floored factors stays a
+    normal number (``exp`` of anything below takes a slow path and the true values are tiny)."""
+    return 0.5 * math.log(torch.finfo(dtype).tiny) + 0.5
+
+
+def _log1p(e: Tensor) -> Tensor:
+    """``log(1 + e)`` for ``e`` in ``[0, 1]``, accurate to a few ulps (Kahan's trick): ATen's
+    ``log1p`` is several times slower, and ~10x slower still for tiny arguments."""
+    u = 1 + e
+    return torch.where(u == 1, e, torch.log(u) * (e / (u - 1)))
+
+
+def _selector_with_offset(k: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """``(2 k + 1, 2**k)``: the MSB-first :func:`_selector` plus a row of ones (for the
+    per-token term every sub-code shares)."""
+    sel = _selector(k, "msb", dtype, device)
+    return torch.cat([sel, sel.new_ones(1, sel.shape[1])])
 
 
 class _MeanGroupProbs(torch.autograd.Function):
-    """``logits (N, G, k) -> (G, 2**k)``: mean over the N tokens of each group's sub-code
-    distribution ``p_g(c) = prod_j sigmoid(±l_{g,j})``.
+    """``logits (G, N, k) -> (G, 2**k)``: mean over the N tokens of each group's sub-code
+    distribution ``p_g(c) = prod_j sigmoid(±l_{g,j})``, with ``c`` MSB-first over the k channels.
 
-    Works on ``max(1, chunk_size // G)`` tokens (all their groups) at a time, summing over tokens
-    with a plain reduction (deterministic, unlike a scatter-add on GPU); backward recomputes each
-    chunk's probabilities instead of saving them, so only ``logits`` is kept for backward.
+    Per chunk of tokens: the two half-group factor tables ``E_hi (G, t, 2^k1)``, ``E_lo (G, t,
+    2^k2)``, then ``P += E_hi^T E_lo`` (one batched GEMM over the groups; a plain reduction,
+    deterministic). Backward recomputes each chunk's tables instead of saving them, so only
+    ``logits`` is kept for backward, and runs two GEMMs of the same size per chunk.
     """
 
     @staticmethod
-    def _chunk_probs(chunk: Tensor, sel: Tensor) -> Tensor:
-        """``(t, G, k) -> (t, G, 2**k)`` sub-code probabilities, via log-sigmoids, which stay
-        accurate for |logits| in the thousands where ``sigmoid`` products would underflow."""
-        return (torch.cat([F.logsigmoid(chunk), F.logsigmoid(-chunk)], -1) @ sel).exp_()
+    def _factors(chunk: Tensor, sels: tuple[Tensor, Tensor], floor: float) -> list[Tensor]:
+        """``exp(max(log p, floor))`` for the high and low halves of ``chunk`` ``(G, t, k)``.
+
+        ``logsigmoid(±l) = min(±l, 0) - log1p(exp(-|l|))``: the first terms are exact and the
+        second is shared by both signs, so ``log p = [min(l, 0), min(-l, 0), -sum log1p(..)] @
+        [S; 1]`` (one GEMM per half, see :func:`_selector_with_offset`) is a sum of log-sigmoids
+        computed with one transcendental per bit. Logits are clamped to ``±(1 - floor)``
+        first: a bit beyond it puts every sub-code that disagrees with it below the floor either
+        way and changes the others' log-probabilities by less than ``exp(floor - 1)``, while
+        ``exp`` of larger arguments takes a slow path.
+        """
+        k1 = (sels[0].shape[0] - 1) // 2
+        chunk = chunk.clamp(floor - 1, 1 - floor)
+        out = []
+        for half, sel in zip((chunk[..., :k1], chunk[..., k1:]), sels, strict=True):
+            shared = _log1p(torch.exp(-half.abs())).sum(-1, keepdim=True)
+            terms = torch.cat([half.clamp_max(0), (-half).clamp_max(0), -shared], -1)
+            out.append((terms @ sel).clamp_min_(floor).exp_())
+        return out
 
     @staticmethod
-    def forward(ctx, logits: Tensor, chunk_size: int, bit_order: str) -> Tensor:
-        n, g, k = logits.shape
+    def forward(ctx, logits: Tensor, chunk_size: int) -> Tensor:
+        g, n, k = logits.shape
+        k1, k2 = _halves(k)
         step = max(1, chunk_size // g)
-        sel = _selector(k, bit_order, logits.dtype, logits.device)
-        total = logits.new_zeros(g, 1 << k)
+        sels = (
+            _selector_with_offset(k1, logits.dtype, logits.device),
+            _selector_with_offset(k2, logits.dtype, logits.device),
+        )
+        floor = _log_floor(logits.dtype)
+        total = logits.new_zeros(g, 1 << k1, 1 << k2)
         for start in range(0, n, step):
-            total += _MeanGroupProbs._chunk_probs(logits[start : start + step], sel).sum(0)
+            e_hi, e_lo = _MeanGroupProbs._factors(logits[:, start : start + step], sels, floor)
+            total.baddbmm_(e_hi.transpose(1, 2), e_lo)
         ctx.save_for_backward(logits)
         ctx.step = step
-        ctx.bit_order = bit_order
-        return total / n
+        return total.view(g, 1 << k) / n
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, grad_probs: Tensor) -> tuple[Tensor | None, None, None]:
+    def backward(ctx, grad_probs: Tensor) -> tuple[Tensor | None, None]:
         (logits,) = ctx.saved_tensors
         if not ctx.needs_input_grad[0]:
-            return None, None, None
-        n, g, k = logits.shape
-        sel = _selector(k, ctx.bit_order, logits.dtype, logits.device)
-        grad_probs = grad_probs / n
+            return None, None
+        g, n, k = logits.shape
+        k1, k2 = _halves(k)
+        sels = (
+            _selector_with_offset(k1, logits.dtype, logits.device),
+            _selector_with_offset(k2, logits.dtype, logits.device),
+        )
+        floor = _log_floor(logits.dtype)
+        w = (grad_probs / n).view(g, 1 << k1, 1 << k2)
         grad_logits = torch.empty_like(logits)
         for start in range(0, n, ctx.step):
-            chunk = logits[start : start + ctx.step]
-            p = _MeanGroupProbs._chunk_probs(chunk, sel)
-            # d mean_p / d log p = p / n, then back through the selector to the log-sigmoids,
-            # whose derivatives are sigmoid(-l) and -sigmoid(l).
-            grad_log_sig = p.mul_(grad_probs) @ sel.T
-            grad_logits[start : start + ctx.step] = grad_log_sig[..., :k] * torch.sigmoid(
-                -chunk
-            ) - grad_log_sig[..., k:] * torch.sigmoid(chunk)
-        return grad_logits, None, None
+            chunk = logits[:, start : start + ctx.step]
+            e_hi, e_lo = _MeanGroupProbs._factors(chunk, sels, floor)
+            # dP/dE_hi = E_lo W^T and dP/dE_lo = E_hi W, times E for the exp (entries at the
+            # floor keep a gradient of their value, < exp(floor), instead of 0); then back
+            # through the selectors to the log-sigmoids, whose derivatives are sigmoid(-l)
+            # and -sigmoid(l), with l clamped as in _factors.
+            grads = (
+                torch.bmm(e_lo, w.transpose(1, 2)).mul_(e_hi),
+                torch.bmm(e_hi, w).mul_(e_lo),
+            )
+            chunk = chunk.clamp(floor - 1, 1 - floor)
+            parts = []
+            for half, grad, sel in zip(
+                (chunk[..., :k1], chunk[..., k1:]), grads, sels, strict=True
+            ):
+                m = half.shape[-1]
+                grad_log_sig = grad @ sel[: 2 * m].T
+                parts.append(
+                    grad_log_sig[..., :m] * torch.sigmoid(-half)
+                    - grad_log_sig[..., m:] * torch.sigmoid(half)
+                )
+            grad_logits[:, start : start + ctx.step] = torch.cat(parts, -1)
+        return grad_logits, None
 
 
 def mean_group_probs(
@@ -205,9 +291,9 @@ def mean_group_probs(
     """Batch-mean sub-code probabilities per group: ``logits (..., d) -> (d // group_size,
     2**group_size)``; column ``c`` is the sub-code with index ``c`` in ``bit_order``.
 
-    Local to this process (no all-reduce). Memory ``O(max(chunk_size, G) * 2**group_size)`` in
-    forward and backward: ``chunk_size`` counts (token, group) rows, rounded down to whole tokens
-    (at least one token, i.e. ``G`` rows).
+    Local to this process (no all-reduce). Memory ``O(max(chunk_size, G) * 2**(group_size / 2))``
+    in forward and backward (see the module docstring): ``chunk_size`` counts (token, group) rows,
+    rounded down to whole tokens (at least one token, i.e. ``G`` rows).
     """
     d = logits.shape[-1]
     if not 1 <= group_size <= MAX_GROUP_BITS or d % group_size:
@@ -218,8 +304,11 @@ def mean_group_probs(
     chunk_size = default_chunk_size(group_size) if chunk_size is None else int(chunk_size)
     if chunk_size < 1:
         raise ValueError(f"mean_group_probs: chunk_size must be >= 1, got {chunk_size}")
-    grouped = logits.reshape(-1, d // group_size, group_size)
-    return _MeanGroupProbs.apply(grouped, chunk_size, bit_order)
+    check_bit_order(bit_order, "mean_group_probs")
+    grouped = logits.reshape(-1, d // group_size, group_size).transpose(0, 1)
+    if bit_order == "lsb":  # the LSB-first code of the channels is the MSB-first code reversed
+        grouped = grouped.flip(-1)
+    return _MeanGroupProbs.apply(grouped.contiguous(), chunk_size)
 
 
 def codebook_entropy(
