@@ -13,7 +13,7 @@ from zoo.layers.conv import (
     Upsample,
     conv_nd,
 )
-from zoo.layers.norms import create_activation, create_norm
+from zoo.layers.norms import create_activation, create_norm, groupnorm_min_side
 from zoo.layers.patch import PatchEmbed, patchify, unpatchify
 from zoo.layers.transformer import DropPath, Mlp, Transformer, TransformerBlock
 
@@ -35,6 +35,7 @@ __all__ = [
     "conv_nd",
     "create_activation",
     "create_norm",
+    "groupnorm_min_side",
     "patchify",
     "unpatchify",
 ]

@@ -14,6 +14,18 @@ NORMS = ("layernorm", "rmsnorm", "groupnorm", "none")
 ACTIVATIONS = ("gelu", "gelu_tanh", "silu", "swish", "relu", "leaky_relu", "tanh", "none")
 
 
+def groupnorm_min_side(module: nn.Module) -> int:
+    """Smallest side of a square feature map on which every ``nn.GroupNorm`` in ``module`` sees
+    at least two values per group (GroupNorm raises on one): 2 when some group holds a single
+    channel (tiny widths: ``gcd(C, 32) == C``), else 1. Conservative: it assumes any of them may
+    run on the coarsest map. Conv tokenizers multiply it by their downsampling factor to get
+    their smallest input."""
+    single = any(
+        m.num_channels // m.num_groups < 2 for m in module.modules() if isinstance(m, nn.GroupNorm)
+    )
+    return 2 if single else 1
+
+
 def _group_count(channels: int, max_groups: int) -> int:
     # GroupNorm needs groups | channels; tiny test widths are not multiples of 32.
     return math.gcd(channels, max_groups)

@@ -3,7 +3,10 @@
 A tokenizer maps an input to discrete codes and back:
 
 - images ``(B, 3, H, W)``, video ``(B, 3, T, H, W)``, audio ``(B, C, samples)``, float, values in
-  ``[-1, 1]``;
+  ``[-1, 1]``. Images and video of any floating dtype (float16, bfloat16, float64, ...) are
+  converted to the model's parameter dtype, and reconstructions come back in the model's dtype;
+  integer pixels, meta tensors and inputs on another device than the model are rejected with the
+  fix in the message;
 - codes: int64 ``(B, *token_shape, num_codebooks)``, 0-based, always with the trailing codebook
   axis (``token_shape`` is ``(N,)`` for 1D tokenizers, ``(h, w)`` for 2D image grids, ...).
 
@@ -79,7 +82,8 @@ class Tokenizer(
             be a multiple of this (an int for all axes, or one int per axis), e.g. the patch size
             or the total downsampling factor.
         input_size: a fixed required size per axis (models with learned position embeddings over
-            a fixed grid), or None for any size that satisfies ``input_multiple``. Subclasses with
+            a fixed grid), or None for any size that satisfies ``input_multiple``.
+        min_input_size: the smallest size per axis the architecture runs on. Subclasses with
             other rules (e.g. causal video with ``1 + 4k`` frames) override ``_check_input_size``.
 
     Attributes:
@@ -96,6 +100,10 @@ class Tokenizer(
     in_channels: int = 3
     input_multiple: int | tuple[int, ...] = 1
     input_size: tuple[int, ...] | None = None
+    #: Smallest size per axis the architecture runs on (an int for all axes, or one per axis),
+    #: e.g. ``f`` for a model that downsamples by ``f`` to a 1 x 1 grid, ``2 f`` when a norm
+    #: needs two values per group there. Set by families whose minimum exceeds one multiple.
+    min_input_size: int | tuple[int, ...] = 1
     #: Values may exceed [-1, 1] by this much (resampling overshoot) before input is rejected.
     range_tolerance: ClassVar[float] = 1e-2
 
@@ -187,20 +195,21 @@ class Tokenizer(
 
         Args:
             x: input in this tokenizer's layout (images ``(B, 3, H, W)``, video
-                ``(B, 3, T, H, W)``, audio ``(B, C, samples)``), float, values in ``[-1, 1]``.
+                ``(B, 3, T, H, W)``, audio ``(B, C, samples)``), float, values in ``[-1, 1]``;
+                any floating dtype (computed in the model's parameter dtype).
             num_tokens: flexible-length tokenizers only: keep the first ``k`` tokens
                 (codes ``(B, k, num_codebooks)``).
         """
         self.validate_input(x)
         k = self._check_num_tokens_arg(num_tokens)
-        return self.quantizer.encode(self._encode_prefix(x, k))
+        return self.quantizer.encode(self._encode_prefix(self._as_model_dtype(x), k))
 
     def detokenize(self, codes: Tensor) -> Tensor:
         """Reconstruction from codes ``(B, *token_shape, num_codebooks)`` (int64, 0-based).
 
-        Flexible-length tokenizers accept any prefix ``codes[:, :k]``. Returns the input layout,
-        values approximately in ``[-1, 1]`` (not clamped). Gradients flow to the decoder; wrap in
-        ``torch.no_grad()`` for inference.
+        Flexible-length tokenizers accept any prefix ``codes[:, :k]``. Returns the input layout in
+        the model's parameter dtype, values approximately in ``[-1, 1]`` (not clamped). Gradients
+        flow to the decoder; wrap in ``torch.no_grad()`` for inference.
         """
         self.validate_codes(codes)
         quantized = self.quantizer.decode(codes)
@@ -211,11 +220,13 @@ class Tokenizer(
         """Training path: encode, quantize (straight-through), decode.
 
         Args:
-            x: input in this tokenizer's layout, float, values in ``[-1, 1]``.
+            x: input in this tokenizer's layout, float, values in ``[-1, 1]``; any floating dtype
+                (converted to the model's parameter dtype, which the reconstruction has).
             num_tokens: flexible-length tokenizers: decode from the first ``k`` tokens. When None
                 in training mode, ``sample_num_tokens()`` picks ``k``; in eval mode all tokens.
         """
         self.validate_input(x)
+        x = self._as_model_dtype(x)
         k = self._check_num_tokens_arg(num_tokens)
         if k is None and self.flexible_length and self.training:
             k = self.sample_num_tokens()
@@ -255,8 +266,10 @@ class Tokenizer(
         if not x.is_floating_point():
             raise TypeError(
                 f"{self._label}: expected a floating-point {self.modality} tensor with values in "
-                f"[-1, 1], got dtype {x.dtype}; convert uint8 data with x.float() / 127.5 - 1."
+                f"[-1, 1], got dtype {x.dtype}; convert it to float in [-1, 1] (uint8 pixels: "
+                "x.float() / 127.5 - 1)."
             )
+        self._check_device(x)
         if x.ndim != 2 + len(axes):
             raise ValueError(
                 f"{self._label}: expected a {2 + len(axes)}-d {self.modality} tensor "
@@ -292,9 +305,53 @@ class Tokenizer(
                 f"{hint}"
             )
 
+    def smallest_input_size(self) -> tuple[int, ...]:
+        """The smallest size per axis after the channels that this model runs on: the larger of
+        ``min_input_size`` and ``input_multiple`` (the fixed ``input_size`` where there is one)."""
+        _, axes = _LAYOUTS[self.modality]
+        if self.input_size is not None:
+            return tuple(self.input_size)
+
+        def per_axis(v: int | tuple[int, ...]) -> tuple[int, ...]:
+            return (v,) * len(axes) if isinstance(v, int) else tuple(v)
+
+        pairs = zip(per_axis(self.min_input_size), per_axis(self.input_multiple), strict=True)
+        return tuple(max(a, b) for a, b in pairs)
+
+    def _check_device(self, x: Tensor) -> None:
+        """Meta tensors (shapes without data) and inputs on another device than the model."""
+        if x.is_meta:
+            raise ValueError(
+                f"{self._label}: got a meta tensor of shape {tuple(x.shape)}, which has no data "
+                "to tokenize; pass a real tensor (meta tensors only describe shapes)"
+            )
+        param = next(self.parameters(), None)
+        if param is not None and not param.is_meta and x.device != param.device:
+            raise ValueError(
+                f"{self._label}: the input is on {x.device} and the model on {param.device}; move "
+                f"one of them (x.to('{param.device}') or tokenizer.to('{x.device}'))"
+            )
+
+    def _model_dtype(self) -> torch.dtype:
+        """The parameter dtype inputs are computed in (the default dtype for parameter-free
+        models)."""
+        param = next(self.parameters(), None)
+        return torch.get_default_dtype() if param is None else param.dtype
+
+    def _as_model_dtype(self, x: Tensor) -> Tensor:
+        dtype = self._model_dtype()
+        return x if x.dtype == dtype else x.to(dtype)
+
     def _check_input_size(self, sizes: tuple[int, ...]) -> None:
         """Check the size axes after the channel axis; override for other rules."""
         _, axes = _LAYOUTS[self.modality]
+        lows = self.smallest_input_size()
+        small = [i for i, (s, m) in enumerate(zip(sizes, lows, strict=True)) if s < m]
+        if small and self.input_size is None:
+            raise ValueError(
+                f"{self._label}: {'/'.join(axes)} must be at least {lows}, got {sizes} (the "
+                f"smallest input this architecture runs on); pad or resize the input."
+            )
         if self.input_size is not None:
             want = tuple(self.input_size)
             if sizes != want:

@@ -369,10 +369,15 @@ class AudioTokenizer(Tokenizer):
                         f"{self.sample_rate})) or pass resample=True"
                     )
                 self._check_audio_tensor(x)
+                if self.check_inputs:
+                    self._check_values(x)  # the input's own range, before resampling
                 self._check_torchaudio_resample(rate, x.shape[-1])
                 import torchaudio.functional as AF  # only needed on this path
 
-                x = AF.resample(x, rate, self.sample_rate)
+                # Band-limiting a clip that reaches full scale overshoots [-1, 1] (Gibbs
+                # ringing: 1.13 for a clipped 16 kHz recording taken to 8 kHz); the input was in
+                # range, so the overshoot is clipped rather than refused.
+                x = AF.resample(x, rate, self.sample_rate).clamp(-1, 1)
         elif resample:
             raise ValueError(
                 f"{self._label}: resample=True needs the input's rate: tokenize(x, "
@@ -441,6 +446,7 @@ class AudioTokenizer(Tokenizer):
                 f"{self._label}: expected a floating-point audio tensor with values in [-1, 1], "
                 f"got dtype {x.dtype}; convert it with {fix}"
             )
+        self._check_device(x)
         if x.dtype != dtype:
             raise TypeError(
                 f"{self._label}: expected {dtype} audio (the model's dtype), got {x.dtype}; "
@@ -473,10 +479,6 @@ class AudioTokenizer(Tokenizer):
                 f"(B, C, samples), got {x.shape[1]} channel{got_s} (shape {tuple(x.shape)}); "
                 f"{hint}"
             )
-
-    def _model_dtype(self) -> torch.dtype:
-        param = next(self.parameters(), None)
-        return torch.get_default_dtype() if param is None else param.dtype
 
     def _check_values(self, x: Tensor) -> None:
         finite = torch.isfinite(x)

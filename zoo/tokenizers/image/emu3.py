@@ -44,7 +44,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from zoo.layers import create_norm
+from zoo.layers import create_norm, groupnorm_min_side
 from zoo.registry import PretrainedCfg, register_tokenizer
 from zoo.tokenizers.base import Tokenizer
 from zoo.tokenizers.image.titok import quantizer_for
@@ -291,6 +291,8 @@ class Emu3VisionTokenizer(Tokenizer):
             z_channels=z_channels, cond_channels=token_dim, attn_levels=attn_levels,
             dropout=dropout,
         )  # fmt: skip
+        # GroupNorm needs two values per group on the coarsest (H/f x W/f) map.
+        self.min_input_size = self.factor * groupnorm_min_side(self)
 
     def token_shape(self, num_tokens: int | None = None) -> tuple[int, ...]:
         """``(h, w)`` token grid at ``image_size``."""

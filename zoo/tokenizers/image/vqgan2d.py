@@ -49,7 +49,14 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from zoo.layers import ConvAttention, Downsample, ResnetBlock, Upsample, create_norm
+from zoo.layers import (
+    ConvAttention,
+    Downsample,
+    ResnetBlock,
+    Upsample,
+    create_norm,
+    groupnorm_min_side,
+)
 from zoo.registry import PretrainedCfg, register_tokenizer
 from zoo.tokenizers.base import Tokenizer
 from zoo.tokenizers.image.titok import quantizer_for
@@ -240,6 +247,8 @@ class VQGAN(Tokenizer):
         self.quant_conv = nn.Conv2d(z_channels, token_dim, 1)
         self.post_quant_conv = nn.Conv2d(token_dim, z_channels, 1)
         self.quantizer = quantizer_for(token_dim, quantizer, quantizer_kwargs, "VQGAN")
+        # GroupNorm needs two values per group on the coarsest (H/f x W/f) map.
+        self.min_input_size = self.factor * groupnorm_min_side(self)
 
     def token_shape(self, num_tokens: int | None = None) -> tuple[int, ...]:
         """``(h, w)`` token grid at ``image_size`` (inputs of other sizes give other grids)."""
