@@ -213,3 +213,200 @@ def test_codec_token_file_errors(codec_model, tmp_path):
     assert rc == 2 and "resampling 8000 Hz -> 1 Hz is a factor of 0.000125" in err
     with pytest.raises(ValueError, match="output sample rate must be a positive whole number"):
         decode_file(good, tmp_path / "o.wav", sample_rate=0)
+
+
+# ---------------------------------------------------------------------------- image inputs
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])
+def test_images_of_any_float_dtype_are_computed_in_the_model_dtype(dtype):
+    torch.manual_seed(0)
+    tok = zoo.create_tokenizer("vqgan_test").eval()
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    x_low = x.to(dtype)
+    assert torch.equal(tok.tokenize(x_low), tok.tokenize(x_low.float()))
+    out = tok(x_low)
+    assert out.reconstruction.dtype == torch.float32  # the model's dtype, as documented
+    assert tok.detokenize(tok.tokenize(x_low)).dtype == torch.float32
+
+
+@pytest.mark.parametrize(
+    ("x", "error", "match"),
+    [
+        (
+            torch.zeros(1, 3, 32, 32, dtype=torch.uint8),
+            TypeError,
+            r"convert it to float in \[-1, 1\]",
+        ),
+        (torch.zeros(1, 3, 32, 32, dtype=torch.int32), TypeError, r"got dtype torch.int32"),
+        (torch.zeros(1, 3, 32, 32, dtype=torch.bool), TypeError, r"floating-point image tensor"),
+        (torch.zeros(1, 3, 32, 32, device="meta"), ValueError, r"got a meta tensor .* no data"),
+    ],
+)
+def test_non_float_and_meta_images_are_rejected(x, error, match):
+    tok = zoo.create_tokenizer("vqgan_test").eval()
+    with pytest.raises(error, match=match):
+        tok.tokenize(x)
+    with pytest.raises(error, match=match):
+        tok(x)
+
+
+def test_minimum_input_size_follows_the_architecture():
+    """Every tiny image variant runs at its smallest input size and names it for smaller ones."""
+    for name in zoo.list_tokenizers("*test*"):
+        tok = zoo.create_tokenizer(name).eval()
+        if tok.modality != "image":
+            continue
+        h, w = tok.smallest_input_size()
+        tok.tokenize(torch.zeros(1, 3, h, w))
+        if tok.input_size is None:
+            with pytest.raises(ValueError, match=rf"H/W must be at least \({h}, {w}\)"):
+                tok.tokenize(torch.zeros(1, 3, h, max(0, w - 1)))
+    # vqgan_test: f4, and GroupNorm with one channel per group on the 1 x 1 grid of a 4 px input
+    assert zoo.create_tokenizer("vqgan_test").smallest_input_size() == (8, 8)
+
+
+# ---------------------------------------------------------------------------- training data
+
+
+def _photos(folder: Path, n: int) -> list[Path]:
+    import skimage.data
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    arrays = [skimage.data.astronaut(), skimage.data.chelsea(), skimage.data.coffee()]
+    paths = []
+    for i in range(n):
+        path = folder / f"photo{i}.jpg"
+        Image.fromarray(arrays[i % 3]).resize((96, 72)).save(path, quality=90)
+        paths.append(path)
+    return paths
+
+
+def _image_module(folder: Path, **kw):
+    from zoo.training.data import ImageDataModule
+
+    args = dict(train_dir=str(folder), crop_size=32, min_short_side=32, max_short_side=48)
+    args.update(min_gradient_energy=0.0, crops_per_image=1, batch_size=2)
+    return ImageDataModule(**dict(args, **kw))
+
+
+def test_batch_larger_than_the_training_set_is_an_error(tmp_path):
+    _photos(tmp_path / "p", 3)
+    dm = _image_module(tmp_path / "p", batch_size=4)
+    dm.setup("fit")
+    with pytest.raises(ValueError, match=r"has 3 items, fewer than batch_size=4.*at most 3.*"
+                       r"crops_per_image"):  # fmt: skip
+        dm.train_dataloader()
+    ok = _image_module(tmp_path / "p", batch_size=3)
+    ok.setup("fit")
+    assert len(ok.train_dataloader()) == 1
+
+
+def test_audio_batch_larger_than_the_training_set_is_an_error():
+    from zoo.training.data import AudioDataModule
+
+    dm = AudioDataModule(train_dir=str(FIXTURES), sample_rate=16000, clip_seconds=0.5,
+                         clips_per_second=0.1, batch_size=64)  # fmt: skip
+    dm.setup("fit")
+    with pytest.raises(ValueError, match=r"training set has \d+ items, fewer than batch_size=64"):
+        dm.train_dataloader()
+
+
+def test_webdataset_epoch_smaller_than_a_batch_is_an_error(tmp_path):
+    import webdataset as wds
+
+    with wds.TarWriter(str(tmp_path / "s-000.tar")) as w:
+        for i, p in enumerate(_photos(tmp_path / "p", 2)):
+            w.write({"__key__": f"k{i}", "jpg": p.read_bytes()})
+    dm = _image_module(None, train_dir=None, train_shards=str(tmp_path / "s-000.tar"),
+                       samples_per_epoch=3, batch_size=4)  # fmt: skip
+    dm.setup("fit")
+    with pytest.raises(ValueError, match=r"samples_per_epoch=3 gives each of the 1 webdataset"):
+        dm.train_dataloader()
+
+
+def _cut(path: Path, fraction: float = 0.4) -> Path:
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * fraction)])
+    return path
+
+
+def test_truncated_jpeg_is_named_or_skipped(tmp_path, caplog):
+    from zoo.data import RandomCropDataset
+    from zoo.data.bad_files import BadSampleError
+    from zoo.data.image import FixedCropDataset
+    from zoo.data.transforms import MultiScaleCrop
+
+    photos = _photos(tmp_path, 3)
+    _cut(photos[1])
+    crop = MultiScaleCrop(crop_size=32, min_short_side=32, max_short_side=48,
+                          min_gradient_energy=0.0)  # fmt: skip
+    with pytest.raises(BadSampleError, match=r"cannot decode '.*photo1.jpg': OSError: image file "
+                       r"is truncated.*skip_bad=True"):  # fmt: skip
+        RandomCropDataset(photos, crop)[1]
+    ds = RandomCropDataset(photos, crop, crops_per_image=2, skip_bad=True)
+    with caplog.at_level("WARNING", logger="zoo.data"):
+        items = [ds[i] for i in range(len(ds))]
+    assert all(x.shape == (3, 32, 32) for x in items)
+    assert ds.bad_files.count == 1 and "photo1.jpg" in next(iter(ds.bad_files.skipped))
+    assert sum("skipping unreadable '" in r.message and "photo1.jpg" in r.message
+               for r in caplog.records) == 1  # fmt: skip
+    fixed = FixedCropDataset(photos, crop, skip_bad=True)
+    assert fixed[1].shape == (3, 32, 32) and fixed.bad_files.count == 1
+
+
+def test_truncated_flac_is_named_or_skipped(tmp_path, caplog):
+    import shutil
+
+    from zoo.data.audio import FixedClipDataset, RandomClipDataset
+    from zoo.data.bad_files import BadSampleError
+
+    files = [
+        shutil.copy(FIXTURES / n, tmp_path / n) for n in ("frog_desc_fr.flac", "frog_desc_es.flac")
+    ]
+    _cut(Path(files[0]), 0.5)  # the header still says 1.45 s; decoding fails half-way
+    kw = dict(sample_rate=16000, clip_samples=16000, min_rms_db=-200.0)
+    ds = RandomClipDataset(files, **kw)
+    with pytest.raises(BadSampleError, match=r"cannot decode '.*frog_desc_fr.flac'.*skip_bad"):
+        for i in range(len(ds)):
+            ds[i]
+    ds = RandomClipDataset(files, skip_bad=True, **kw)
+    with caplog.at_level("WARNING", logger="zoo.data"):
+        clips = [ds[i] for i in range(len(ds))]
+    assert all(c.shape == (1, 16000) for c in clips) and ds.bad_files.count == 1
+    assert any("frog_desc_fr.flac" in r.message for r in caplog.records)
+    empty = tmp_path / "empty.wav"
+    sf.write(empty, np.zeros(0, dtype="float32"), 16000)
+    kw.pop("min_rms_db")
+    with pytest.raises(BadSampleError, match=r"empty.wav'.*empty \(0 samples\)"):
+        FixedClipDataset([empty, *files], **kw)
+    fixed = FixedClipDataset([empty, *files], skip_bad=True, **kw)
+    assert len(fixed.source.files) == 2 and fixed.bad_files.count == 1
+
+
+def test_truncated_webdataset_members_name_key_and_shard(tmp_path):
+    import webdataset as wds
+
+    from zoo.data.audio import webdataset_audio
+    from zoo.data.bad_files import BadSampleError
+    from zoo.data.image import webdataset_images
+    from zoo.data.transforms import MultiScaleCrop
+
+    photos = _photos(tmp_path / "p", 2)
+    flac = (FIXTURES / "frog_desc_fr.flac").read_bytes()
+    shard = tmp_path / "s-000.tar"
+    with wds.TarWriter(str(shard)) as w:
+        w.write({"__key__": "good", "jpg": photos[0].read_bytes(), "flac": flac})
+        w.write({"__key__": "bad", "jpg": photos[1].read_bytes()[:3000], "flac": flac[:5000]})
+    crop = MultiScaleCrop(crop_size=32, min_short_side=32, max_short_side=48,
+                          min_gradient_energy=0.0)  # fmt: skip
+    images = dict(crop=crop, samples_per_epoch=2, shuffle_buffer=0, shard_shuffle=0)
+    with pytest.raises(BadSampleError, match=r"sample 'bad' \(member 'bad.jpg' of shard '.*s-000"):
+        list(webdataset_images(str(shard), **images))
+    assert len(list(webdataset_images(str(shard), skip_bad=True, **images))) == 2
+    audio = dict(sample_rate=16000, clip_samples=8000, samples_per_epoch=2, shuffle_buffer=1,
+                 shard_shuffle=0)  # fmt: skip
+    with pytest.raises(BadSampleError, match=r"sample 'bad' \(member 'bad.flac' of shard"):
+        list(webdataset_audio(str(shard), **audio))
+    assert len(list(webdataset_audio(str(shard), skip_bad=True, **audio))) == 2

@@ -35,6 +35,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset, get_worker_info
 
+from zoo.data.bad_files import DECODE_ERRORS, BadFiles
 from zoo.tokenizers.audio.base import check_resample_rates
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif")
@@ -230,35 +231,70 @@ def _worker_rng(base: int) -> random.Random:
 
 
 class _ClipSource:
-    """Frame counts and rates of a file list, read once with ``soundfile.info``."""
+    """Frame counts and rates of a file list, read once with ``soundfile.info``.
 
-    def __init__(self, files: Sequence[str | Path], sample_rate: int, channels: int) -> None:
+    Unreadable or empty files raise :class:`~zoo.data.bad_files.BadSampleError` naming them,
+    or with ``skip_bad`` are logged and left out (here, or at the first failed read).
+    """
+
+    def __init__(
+        self,
+        files: Sequence[str | Path],
+        sample_rate: int,
+        channels: int,
+        *,
+        skip_bad: bool = False,
+        who: str = "audio dataset",
+    ) -> None:
         if not files:
-            raise ValueError("audio dataset: no files given")
-        self.files = [Path(f) for f in files]
+            raise ValueError(f"{who}: no files given")
+        self.bad_files = BadFiles(skip_bad, who)
         self.sample_rate = int(sample_rate)
         self.channels = int(channels)
+        self.files: list[Path] = []
         self.lengths = []  # in samples at the target rate
-        for f in self.files:
+        for f in map(Path, files):
             try:
                 info = sf.info(str(f))
-            except sf.LibsndfileError as err:
-                raise ValueError(f"audio dataset: cannot read {str(f)!r}: {err}") from err
-            if info.frames <= 0:
-                raise ValueError(
-                    f"audio dataset: {str(f)!r} is empty (0 samples); remove it from the folder"
-                )
+                if info.frames <= 0:
+                    raise ValueError("the file is empty (0 samples); remove it from the folder")
+            except (sf.LibsndfileError, ValueError) as err:
+                self.bad_files.handle(f, err)
+                continue
+            self.files.append(f)
             self.lengths.append(math.ceil(info.frames * self.sample_rate / info.samplerate))
+        if not self.files:
+            raise self.bad_files.all_bad(len(files))
 
-    def read(self, i: int, start: int, frames: int) -> Tensor:
-        x = read_audio(
-            self.files[i],
-            sample_rate=self.sample_rate,
-            channels=self.channels,
-            start=start,
-            frames=frames,
-        )
+    def read(self, i: int, start: int, frames: int) -> Tensor | None:
+        """``frames`` samples of file ``i`` from ``start``; None when it is unreadable and
+        skipped (otherwise the error names it)."""
+        if str(self.files[i]) in self.bad_files.known:
+            return None
+        try:
+            x = read_audio(
+                self.files[i],
+                sample_rate=self.sample_rate,
+                channels=self.channels,
+                start=start,
+                frames=frames,
+            )
+        except DECODE_ERRORS as err:
+            self.bad_files.handle(self.files[i], err)
+            self.bad_files.known.add(str(self.files[i]))
+            return None
         return _fit(x, frames)
+
+    def read_any(self, i: int, start, frames: int) -> Tensor:
+        """:meth:`read` of file ``i``, or of the next readable file when it is skipped;
+        ``start(file)`` gives the offset in that file."""
+        n = len(self.files)
+        for step in range(n):
+            f = (i + step) % n
+            clip = self.read(f, start(f), frames)
+            if clip is not None:
+                return clip
+        raise self.bad_files.all_bad(n)
 
 
 class RandomClipDataset(Dataset):
@@ -283,6 +319,7 @@ class RandomClipDataset(Dataset):
         gain_jitter_db: float = 0.0,
         min_rms_db: float = -50.0,
         max_tries: int = 5,
+        skip_bad: bool = False,
     ) -> None:
         if clip_samples < 1:
             raise ValueError(f"RandomClipDataset: clip_samples must be >= 1, got {clip_samples}")
@@ -290,7 +327,10 @@ class RandomClipDataset(Dataset):
             raise ValueError(
                 f"RandomClipDataset: clips_per_second must be > 0, got {clips_per_second}"
             )
-        self.source = _ClipSource(files, sample_rate, channels)
+        self.source = _ClipSource(
+            files, sample_rate, channels, skip_bad=skip_bad, who="RandomClipDataset"
+        )
+        self.bad_files = self.source.bad_files
         self.clip_samples = int(clip_samples)
         self.loudness_db = loudness_db
         self.gain_jitter_db = float(gain_jitter_db)
@@ -309,11 +349,14 @@ class RandomClipDataset(Dataset):
         if not 0 <= i < len(self):
             raise IndexError(i)
         f = int(np.searchsorted(self._offsets, i, side="right")) - 1
-        span = max(0, self.source.lengths[f] - self.clip_samples)
-        # torch's global RNG: seeded per DataLoader worker (and by seed_everything).
+
+        def start(file: int) -> int:
+            # torch's global RNG: seeded per DataLoader worker (and by seed_everything).
+            span = max(0, self.source.lengths[file] - self.clip_samples)
+            return int(torch.randint(0, span + 1, ()))
+
         for _ in range(self.max_tries):
-            start = int(torch.randint(0, span + 1, ()))
-            clip = self.source.read(f, start, self.clip_samples)
+            clip = self.source.read_any(f, start, self.clip_samples)
             if rms_db(clip) >= self.min_rms_db:
                 break
         if self.loudness_db is not None:
@@ -336,13 +379,17 @@ class FixedClipDataset(Dataset):
         clip_samples: int,
         clips_per_file: int = 1,
         loudness_db: float | None = -20.0,
+        skip_bad: bool = False,
     ) -> None:
         if clip_samples < 1 or clips_per_file < 1:
             raise ValueError(
                 "FixedClipDataset: clip_samples and clips_per_file must be >= 1, got "
                 f"{clip_samples} and {clips_per_file}"
             )
-        self.source = _ClipSource(files, sample_rate, channels)
+        self.source = _ClipSource(
+            files, sample_rate, channels, skip_bad=skip_bad, who="FixedClipDataset"
+        )
+        self.bad_files = self.source.bad_files
         self.clip_samples = int(clip_samples)
         self.loudness_db = loudness_db
         self.items: list[tuple[int, int]] = []
@@ -357,7 +404,7 @@ class FixedClipDataset(Dataset):
 
     def __getitem__(self, i: int) -> Tensor:
         f, start = self.items[i]
-        clip = self.source.read(f, start, self.clip_samples)
+        clip = self.source.read_any(f, lambda g: start if g == f else 0, self.clip_samples)
         if self.loudness_db is not None:
             clip = normalize_loudness(clip, self.loudness_db)
         return clip
@@ -376,12 +423,17 @@ def webdataset_audio(
     shuffle_buffer: int = 1000,
     shard_shuffle: int = 100,
     seed: int = 0,
+    skip_bad: bool = False,
 ):
     """A webdataset pipeline of random clips from shards of audio files (any key whose extension
-    is in :data:`AUDIO_EXTENSIONS`), split by node and worker, ``samples_per_epoch`` per worker."""
+    is in :data:`AUDIO_EXTENSIONS`), split by node and worker, ``samples_per_epoch`` per worker.
+
+    A member that cannot be decoded raises :class:`~zoo.data.bad_files.BadSampleError` naming
+    the sample key and shard, or with ``skip_bad`` is logged and skipped."""
     import webdataset as wds
 
     exts = {e.lstrip(".") for e in AUDIO_EXTENSIONS}
+    bad = BadFiles(skip_bad, "webdataset_audio")
 
     def clips(samples: Iterator[dict]) -> Iterator[Tensor]:
         rng = _worker_rng(seed)
@@ -393,7 +445,14 @@ def webdataset_audio(
                     f"(keys {sorted(k for k in sample if not k.startswith('__'))}, expected one "
                     f"of {sorted(exts)})"
                 )
-            x = read_audio(io.BytesIO(sample[key]), sample_rate=sample_rate, channels=channels)
+            member = f"{sample.get('__key__')}.{key}"
+            try:
+                data = io.BytesIO(sample[key])
+                data.name = member
+                x = read_audio(data, sample_rate=sample_rate, channels=channels)
+            except DECODE_ERRORS as err:
+                bad.handle(member, err, sample)
+                continue
             span = max(0, x.shape[-1] - clip_samples)
             clip = _fit(x, clip_samples)
             for _ in range(max(1, max_tries)):

@@ -32,6 +32,7 @@ from torch import Tensor
 from torch.utils.data import Dataset, get_worker_info
 
 from zoo._io import atomic_file
+from zoo.data.bad_files import DECODE_ERRORS, BadFiles
 from zoo.data.transforms import MultiScaleCrop, decode_rgb, to_model_range
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
@@ -97,16 +98,27 @@ class RandomCropDataset(Dataset):
         crop: the crop transform (scale range, size, flat-crop rejection).
         crops_per_image: dataset length is ``len(files) * crops_per_image``; item ``i`` is a fresh
             random crop of ``files[i % len(files)]``.
+        skip_bad: an unreadable file (truncated, not an image) is logged, counted in
+            ``bad_files`` and replaced by the next readable file, instead of raising
+            :class:`~zoo.data.bad_files.BadSampleError` naming it.
 
     Items: float32 ``(3, crop.crop_size, crop.crop_size)`` in [-1, 1].
     """
 
-    def __init__(self, files: Sequence[str | Path], crop: MultiScaleCrop, crops_per_image: int = 1):
+    def __init__(
+        self,
+        files: Sequence[str | Path],
+        crop: MultiScaleCrop,
+        crops_per_image: int = 1,
+        *,
+        skip_bad: bool = False,
+    ) -> None:
         if not files:
             raise ValueError("RandomCropDataset: got an empty file list")
         self.files = [Path(f) for f in files]
         self.crop = crop
         self.crops_per_image = crops_per_image
+        self.bad_files = BadFiles(skip_bad, "RandomCropDataset")
         self._rng: random.Random | None = None
         self._rng_seed: int | None = None
 
@@ -117,8 +129,7 @@ class RandomCropDataset(Dataset):
         seed = torch.initial_seed()
         if self._rng is None or self._rng_seed != seed:
             self._rng, self._rng_seed = _worker_rng(0), seed
-        with Image.open(self.files[i % len(self.files)]) as img:
-            return to_model_range(self.crop(img, self._rng))
+        return _crop_readable(self.files, i, self.bad_files, lambda img: self.crop(img, self._rng))
 
 
 class FixedCropDataset(Dataset):
@@ -138,6 +149,7 @@ class FixedCropDataset(Dataset):
         crops_per_image: int = 1,
         *,
         seed: int = 0,
+        skip_bad: bool = False,
     ) -> None:
         if not files:
             raise ValueError("FixedCropDataset: got an empty file list")
@@ -145,6 +157,7 @@ class FixedCropDataset(Dataset):
         self.crop = crop
         self.crops_per_image = crops_per_image
         self.seed = seed
+        self.bad_files = BadFiles(skip_bad, "FixedCropDataset")
         self._cache: dict[int, Tensor] = {}
 
     def __len__(self) -> int:
@@ -153,9 +166,29 @@ class FixedCropDataset(Dataset):
     def __getitem__(self, i: int) -> Tensor:
         if i not in self._cache:
             rng = random.Random(f"{self.seed}:{i}")
-            with Image.open(self.files[i % len(self.files)]) as img:
-                self._cache[i] = self.crop(img, rng)
+            self._cache[i] = _crop_readable(
+                self.files, i, self.bad_files, lambda img: self.crop(img, rng), scale=False
+            )
         return to_model_range(self._cache[i])
+
+
+def _crop_readable(files: list[Path], i: int, bad: BadFiles, crop, *, scale: bool = True) -> Tensor:
+    """``crop`` of ``files[i % len(files)]``; an unreadable file raises naming it, or (skipping)
+    hands over to the next readable one. ``scale``: map the uint8 crop to [-1, 1]."""
+    n = len(files)
+    for step in range(n):
+        path = files[(i + step) % n]
+        if str(path) in bad.known:
+            continue
+        try:
+            with Image.open(path) as img:
+                out = crop(img)
+        except DECODE_ERRORS as err:
+            bad.handle(path, err)
+            bad.known.add(str(path))
+            continue
+        return to_model_range(out) if scale else out
+    raise bad.all_bad(n)
 
 
 # --------------------------------------------------------------------------- crop cache
@@ -290,6 +323,7 @@ def webdataset_images(
     shuffle_buffer: int = 1000,
     shard_shuffle: int = 100,
     seed: int = 0,
+    skip_bad: bool = False,
 ) -> torch.utils.data.IterableDataset:
     """Stream random crops from webdataset shards (``.tar`` of ``key.jpg|jpeg|png|webp`` files).
 
@@ -304,6 +338,8 @@ def webdataset_images(
         samples_per_epoch: samples yielded by each worker per epoch.
         shuffle_buffer: sample shuffle buffer size (0 disables).
         shard_shuffle: shard shuffle buffer size (0 disables).
+        skip_bad: skip (and log) samples whose image cannot be decoded instead of raising
+            :class:`~zoo.data.bad_files.BadSampleError` naming the sample key and shard.
 
     Items: float32 ``(3, crop.crop_size, crop.crop_size)`` in [-1, 1].
     """
@@ -319,7 +355,7 @@ def webdataset_images(
     )
     if shuffle_buffer:
         pipeline = pipeline.shuffle(shuffle_buffer)
-    state = _StreamCrop(crop, seed)
+    state = _StreamCrop(crop, seed, skip_bad)
     return pipeline.map(state).select(lambda x: x is not None).with_epoch(samples_per_epoch)
 
 
@@ -328,9 +364,10 @@ class _StreamCrop:
 
     _KEYS = ("jpg", "jpeg", "png", "webp")
 
-    def __init__(self, crop: MultiScaleCrop, seed: int) -> None:
+    def __init__(self, crop: MultiScaleCrop, seed: int, skip_bad: bool = False) -> None:
         self.crop = crop
         self.seed = seed
+        self.bad_files = BadFiles(skip_bad, "webdataset_images")
         self._rng: random.Random | None = None
 
     def __call__(self, sample: dict) -> Tensor | None:
@@ -341,8 +378,12 @@ class _StreamCrop:
         key = next((k for k in self._KEYS if k in sample), None)
         if key is None:
             return None  # a sample without an image (e.g. metadata-only) is skipped
-        with Image.open(io.BytesIO(sample[key])) as img:
-            return to_model_range(self.crop(img, self._rng))
+        try:
+            with Image.open(io.BytesIO(sample[key])) as img:
+                return to_model_range(self.crop(img, self._rng))
+        except DECODE_ERRORS as err:
+            self.bad_files.handle(f"{sample.get('__key__')}.{key}", err, sample)
+            return None  # skipped (handle raised otherwise)
 
 
 def shard_count(urls: str | list[str]) -> int:

@@ -91,6 +91,7 @@ class _TokenizerDataModule(LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         hp = self.hparams
         iterable = isinstance(self.train_dataset, IterableDataset)
+        self._check_enough_for_one_batch(iterable)
         return DataLoader(
             self.train_dataset,
             batch_size=hp.batch_size,
@@ -101,6 +102,35 @@ class _TokenizerDataModule(LightningDataModule):
             # Equal batch shapes every step (and equal step counts across DDP ranks).
             drop_last=True,
         )
+
+    def _check_enough_for_one_batch(self, iterable: bool) -> None:
+        """The last partial batch is dropped, so a training set smaller than one batch per rank
+        would give an epoch of no steps (Lightning then only warns and exits 0)."""
+        hp, world = self.hparams, self._world_size()
+        if iterable:
+            per_worker = math.ceil(hp.samples_per_epoch / self._streams())
+            if per_worker < hp.batch_size:
+                raise ValueError(
+                    f"{type(self).__name__}: samples_per_epoch={hp.samples_per_epoch} gives each "
+                    f"of the {self._streams()} webdataset streams {per_worker} samples per "
+                    f"epoch, fewer than batch_size={hp.batch_size}, so no training batch would "
+                    f"be made; raise samples_per_epoch to at least "
+                    f"{hp.batch_size * self._streams()} or lower batch_size"
+                )
+            return
+        n = len(self.train_dataset)
+        per_rank = math.ceil(n / world)
+        if per_rank < hp.batch_size:
+            ranks = f" over {world} ranks ({per_rank} per rank)" if world > 1 else ""
+            raise ValueError(
+                f"{type(self).__name__}: the training set has {n} items{ranks}, fewer than "
+                f"batch_size={hp.batch_size}; the last partial batch is dropped, so no training "
+                f"step would run. Lower batch_size to at most {per_rank}, or add data "
+                f"({self._more})"
+            )
+
+    #: How to get more training items (named in the batch-size error).
+    _more = "more files"
 
     def val_dataloader(self) -> DataLoader | list:
         hp = self.hparams
@@ -135,7 +165,12 @@ class ImageDataModule(_TokenizerDataModule):
         batch_size, val_batch_size: per-device batch sizes (validation default: batch_size).
         num_workers: DataLoader workers per device.
         seed: seed of the validation crops and the webdataset shuffles.
+        skip_bad: skip unreadable photos / webdataset samples (each logged with a warning
+            naming it, counted in the dataset's ``bad_files``) instead of stopping with an error
+            that names the file.
     """
+
+    _more = "more photos, or a larger crops_per_image"
 
     def __init__(
         self,
@@ -164,6 +199,7 @@ class ImageDataModule(_TokenizerDataModule):
         val_batch_size: int | None = None,
         num_workers: int = 0,
         seed: int = 0,
+        skip_bad: bool = False,
     ) -> None:
         super().__init__()
         sources = {
@@ -210,11 +246,17 @@ class ImageDataModule(_TokenizerDataModule):
                 shuffle_buffer=hp.shuffle_buffer,
                 shard_shuffle=hp.shard_shuffle,
                 seed=hp.seed,
+                skip_bad=hp.skip_bad,
             )
         files = list_images(hp.train_dir or hp.image_dir)
         if hp.image_dir:
             files, _ = split_by_source(files, val_fraction=hp.val_fraction, seed=hp.split_seed)
-        return RandomCropDataset(files, self._crop(train=True), crops_per_image=hp.crops_per_image)
+        return RandomCropDataset(
+            files,
+            self._crop(train=True),
+            crops_per_image=hp.crops_per_image,
+            skip_bad=hp.skip_bad,
+        )
 
     def _val_dataset(self) -> Dataset | None:
         hp = self.hparams
@@ -229,7 +271,11 @@ class ImageDataModule(_TokenizerDataModule):
         else:
             return None
         return FixedCropDataset(
-            files, self._crop(train=False), crops_per_image=hp.val_crops_per_image, seed=hp.seed
+            files,
+            self._crop(train=False),
+            crops_per_image=hp.val_crops_per_image,
+            seed=hp.seed,
+            skip_bad=hp.skip_bad,
         )
 
 
@@ -258,8 +304,11 @@ class AudioDataModule(_TokenizerDataModule):
         loudness_db, gain_jitter_db: RMS level of every clip, and a uniform random offset around
             it in training (level robustness); min_rms_db, max_tries: quiet-crop rejection.
         samples_per_epoch, shuffle_buffer, shard_shuffle: webdataset settings.
-        batch_size, val_batch_size, num_workers, seed: as for ``ImageDataModule``.
+        batch_size, val_batch_size, num_workers, seed, skip_bad: as for ``ImageDataModule``
+            (``skip_bad``: unreadable, empty or truncated audio files and webdataset members).
     """
+
+    _more = "more audio, or a larger clips_per_second"
 
     def __init__(
         self,
@@ -288,6 +337,7 @@ class AudioDataModule(_TokenizerDataModule):
         val_batch_size: int | None = None,
         num_workers: int = 0,
         seed: int = 0,
+        skip_bad: bool = False,
     ) -> None:
         super().__init__()
         sources = {"train_dir": train_dir, "train_shards": train_shards, "audio_dir": audio_dir}
@@ -335,6 +385,7 @@ class AudioDataModule(_TokenizerDataModule):
                 shuffle_buffer=hp.shuffle_buffer,
                 shard_shuffle=hp.shard_shuffle,
                 seed=hp.seed,
+                skip_bad=hp.skip_bad,
             )
         files = self._split()[0] if hp.audio_dir else list_audio(hp.train_dir)
         return RandomClipDataset(
@@ -347,6 +398,7 @@ class AudioDataModule(_TokenizerDataModule):
             gain_jitter_db=hp.gain_jitter_db,
             min_rms_db=hp.min_rms_db,
             max_tries=hp.max_tries,
+            skip_bad=hp.skip_bad,
         )
 
     def _val_dataset(self) -> Dataset | None:
@@ -364,4 +416,5 @@ class AudioDataModule(_TokenizerDataModule):
             clip_samples=self._samples(hp.val_clip_seconds or hp.clip_seconds),
             clips_per_file=hp.val_clips_per_file,
             loudness_db=hp.loudness_db,
+            skip_bad=hp.skip_bad,
         )
