@@ -105,7 +105,10 @@ def encode_file(
         with _progress(frames / src_rate, progress, f"encode {Path(path).name}") as bar:
             for data, last in _blocks(f, path, block):
                 x = convert_channels(torch.from_numpy(data.T), tok.channels, who=str(path))
+                in_range = data.size == 0 or float(np.abs(data).max()) <= 1.0
                 x = resampler(x, last)
+                if in_range:  # resampling a full-scale recording overshoots (Gibbs): clip it
+                    x = x.clamp(-1, 1)
                 length += x.shape[-1]
                 c = encoder.feed(x[None], final=last)
                 codes[:, n_codes : n_codes + c.shape[1]] = c

@@ -39,6 +39,7 @@ import safetensors.torch
 import torch
 from huggingface_hub import EvalResult, ModelCard, ModelCardData, hf_hub_download
 from huggingface_hub.errors import EntryNotFoundError, HFValidationError
+from safetensors import SafetensorError
 from torch import Tensor
 
 from zoo._io import atomic_file, refuse_urls
@@ -186,6 +187,8 @@ def read_config(path: str | os.PathLike) -> dict[str, Any]:
         config = json.loads(Path(path).read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
         raise ValueError(f"{str(path)!r} is not valid JSON: {err}") from err
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{str(path)!r} is not UTF-8 text (so not JSON): {err}") from err
     if not isinstance(config, dict) or "architecture" not in config:
         keys = sorted(config) if isinstance(config, dict) else type(config).__name__
         raise ValueError(
@@ -207,7 +210,32 @@ def build_from_config(
         )
     args = {k: v for k, v in config.items() if k not in RESERVED_CONFIG_KEYS}
     args.update(overrides or {})
-    return create_tokenizer(arch, **args)
+    try:
+        return create_tokenizer(arch, **args)
+    except _BUILD_ERRORS as err:
+        # An edited or foreign config.json reaches constructors with values of any type: name
+        # the file (and the overrides) rather than leave a bare error from deep in a layer.
+        given = f" and the overrides {sorted(overrides)}" if overrides else ""
+        cls = TypeError if isinstance(err, TypeError) else ValueError
+        raise cls(
+            f"{source}: cannot build {arch!r} from the arguments in its {CONFIG_NAME}{given}: "
+            f"{type(err).__name__}: {err}; was the file edited, or written by another version "
+            "of tokenizer-zoo?"
+        ) from err
+
+
+#: What constructors raise on arguments of the wrong type or range (build_from_config).
+_BUILD_ERRORS = (
+    TypeError,
+    ValueError,
+    AttributeError,
+    KeyError,
+    IndexError,
+    RuntimeError,
+    ZeroDivisionError,
+    OverflowError,
+    AssertionError,
+)
 
 
 # ---------------------------------------------------------------------------------------- weights
@@ -215,6 +243,11 @@ def load_weights_file(tok: Tokenizer, path: str | os.PathLike) -> None:
     """Load ``model.safetensors`` into ``tok`` strictly (tied weights handled by safetensors)."""
     try:
         missing, unexpected = safetensors.torch.load_model(tok, str(path), strict=False)
+    except SafetensorError as err:  # garbled, truncated, or not safetensors at all
+        raise ValueError(
+            f"{tok._label}: cannot read weights {str(path)!r}: {err} (not a safetensors file, or "
+            "a truncated or damaged one)"
+        ) from err
     except RuntimeError as err:  # shape mismatches
         raise ValueError(f"{tok._label}: weights in {str(path)!r} do not fit: {err}") from err
     _raise_on_key_mismatch(tok, missing, unexpected, str(path))

@@ -352,14 +352,18 @@ def fuzz_settings(max_examples: int, *, seconds: float = 60.0):
 
 
 def fuzz_test(body: Callable[[Any], None], max_examples: int, *, slow: bool = False):
-    """A pytest test running ``body(data)`` (``data``: hypothesis ``st.data()``) on
-    ``max_examples`` generated inputs; ``slow`` marks the many-examples variant."""
+    """A pytest test running ``body(data, *fixtures)`` (``data``: hypothesis ``st.data()``; the
+    other parameters are pytest fixtures, module- or session-scoped) on ``max_examples``
+    generated inputs; ``slow`` marks the many-examples variant."""
+    import functools
+
     import pytest
     from hypothesis import given
     from hypothesis import strategies as st
 
-    def test(data) -> None:
-        body(data)
+    @functools.wraps(body)
+    def test(*args, **kwargs) -> None:
+        body(*args, **kwargs)
 
     test.__name__ = test.__qualname__ = body.__name__.lstrip("_") + ("_many" if slow else "")
     test.__doc__ = body.__doc__

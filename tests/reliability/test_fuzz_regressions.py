@@ -35,3 +35,82 @@ def test_absurd_dims_are_refused_before_allocating(name, kwargs):
     # Was: an attempt to allocate 8-48 GiB (a RuntimeError from the allocator, or the OOM killer).
     with pytest.raises(ValueError, match=r"dim=\d+ channels per token is more than any latent"):
         create_quantizer(name, **kwargs)
+
+
+# ---------------------------------------------------------------------------------- zoo.load
+@pytest.fixture(scope="module")
+def seanet_folder(tmp_path_factory):
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("saved") / "seanet_test"
+    zoo.create_tokenizer("seanet_test").save_pretrained(folder)
+    return folder
+
+
+def _copy(folder, dst):
+    dst.mkdir()
+    for f in folder.iterdir():
+        (dst / f.name).write_bytes(f.read_bytes())
+    return dst
+
+
+def test_damaged_weights_file_is_named(seanet_folder, tmp_path):
+    # Was: safetensors' SafetensorError ("invalid JSON in header"), naming no file.
+    folder = _copy(seanet_folder, tmp_path / "tok")
+    weights = folder / "model.safetensors"
+    data = weights.read_bytes()
+    for bad in (data[: len(data) // 2], data[:7], b"\x00" * 64, data[:8] + b"[" + data[9:]):
+        weights.write_bytes(bad)
+        with pytest.raises(ValueError, match=r"cannot read weights '.*model.safetensors'"):
+            zoo.load(str(folder))
+
+
+def test_non_utf8_config_is_named(seanet_folder, tmp_path):
+    # Was: UnicodeDecodeError "'utf-8' codec can't decode byte 0xff", naming no file.
+    folder = _copy(seanet_folder, tmp_path / "tok")
+    text = (folder / "config.json").read_text()
+    (folder / "config.json").write_bytes(text.encode("utf-16"))
+    with pytest.raises(ValueError, match=r"config.json' is not UTF-8 text"):
+        zoo.load(str(folder))
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "error"),
+    [
+        ("activation", None, ValueError),  # was AttributeError: 'NoneType' has no 'lower'
+        ("quantizer_kwargs", [], TypeError),
+    ],
+)
+def test_config_values_of_the_wrong_type_name_the_file(seanet_folder, tmp_path, key, value, error):
+    import json
+
+    folder = _copy(seanet_folder, tmp_path / "tok")
+    config = json.loads((folder / "config.json").read_text())
+    config[key] = value
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(error, match=r"cannot build 'seanet_test' from the arguments in its config"):
+        zoo.load(str(folder))
+    with pytest.raises((TypeError, ValueError), match=r"and the overrides \['encoder_filters'\]"):
+        zoo.load(str(folder), encoder_filters=None)
+
+
+# ---------------------------------------------------------------------------------- resampling
+def test_resampling_a_full_scale_recording_is_not_refused(seanet_folder, tmp_path):
+    # Was: "expected samples in [-1, 1], got peak 1.156": band-limiting a clip that reaches
+    # full scale (this recording peaks at 1.0) overshoots; the encoder refused a valid file.
+    from pathlib import Path
+
+    import soundfile as sf
+
+    from zoo.codec import encode_file
+
+    clip = Path(__file__).resolve().parents[1] / "fixtures" / "audio" / "frog-1_desc_es.flac"
+    wav, sr = sf.read(clip, dtype="float32", always_2d=True)
+    assert float(abs(wav).max()) == 1.0 and sr == 16000
+    tok = zoo.load(str(seanet_folder))  # 8 kHz
+    codes = tok.tokenize(torch.from_numpy(wav.T.copy())[None], sample_rate=sr, resample=True)
+    assert codes.shape[1] == tok.num_frames(len(wav) // 2)
+    meta = encode_file(clip, tmp_path / "t.st", model=str(seanet_folder))
+    assert int(meta["length"]) == len(wav) // 2
+    # an input out of range is still refused, before resampling
+    with pytest.raises(ValueError, match=r"expected samples in \[-1, 1\], got peak 2"):
+        tok.tokenize(torch.from_numpy(wav.T.copy())[None] * 2, sample_rate=sr, resample=True)
