@@ -114,3 +114,24 @@ def test_resampling_a_full_scale_recording_is_not_refused(seanet_folder, tmp_pat
     # an input out of range is still refused, before resampling
     with pytest.raises(ValueError, match=r"expected samples in \[-1, 1\], got peak 2"):
         tok.tokenize(torch.from_numpy(wav.T.copy())[None] * 2, sample_rate=sr, resample=True)
+
+
+# ---------------------------------------------------------------------------------- detokenize
+GRID_2D = [
+    n
+    for n in zoo.list_tokenizers("*test*")
+    if zoo.create_tokenizer(n).modality == "image"
+    and len(zoo.create_tokenizer(n).token_shape()) == 2
+]
+
+
+@pytest.mark.parametrize("name", GRID_2D)
+def test_an_empty_token_grid_is_refused_by_name(name):
+    # Was (vqgan_test, emu3_test): RuntimeError from a convolution ("Kernel size can't be greater
+    # than actual input size", "negative output size"). (Audio codes may have 0 frames in a
+    # stream chunk; detokenize refuses them with its own message.)
+    tok = zoo.create_tokenizer(name).eval()
+    for grid in [(0, 2), (2, 0), (0, 0)]:
+        codes = torch.zeros(1, *grid, tok.num_codebooks, dtype=torch.long)
+        with pytest.raises(ValueError, match=r"empty token grid, codes of shape"):
+            tok.detokenize(codes)

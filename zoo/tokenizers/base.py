@@ -391,6 +391,11 @@ class Tokenizer(
             raise ValueError(
                 f"{self._label}: got an empty batch of codes, shape {tuple(codes.shape)}"
             )
+        if 0 in codes.shape[1:-1]:
+            raise ValueError(
+                f"{self._label}: got an empty token grid, codes of shape {tuple(codes.shape)}; "
+                "detokenize needs at least one token along every axis"
+            )
         if self.flexible_length and not 1 <= codes.shape[1] <= self.num_tokens:
             raise ValueError(
                 f"{self._label}: expected between 1 and {self.num_tokens} tokens, got "
