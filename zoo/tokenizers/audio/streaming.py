@@ -128,7 +128,7 @@ class StreamableConv1d(nn.Module):
         state["seen"] += x.shape[-1]
         keep = self.pad_right + self.stride
         # State keeps copies of the few samples it needs: a view would keep the whole chunk.
-        state["tail"] = torch.cat([state["tail"], x], -1)[..., -keep:].clone()
+        state["tail"] = torch.cat([state["tail"], x[..., -keep:]], -1)[..., -keep:].clone()
         buffer = torch.cat([state["buffer"], x], -1)
         if not state["started"]:
             if final:  # the whole signal is here: exactly the full-clip computation
