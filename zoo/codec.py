@@ -151,13 +151,27 @@ def decode_file(
     check_output_paths([out], inputs=[path], overwrite=overwrite)
     codes, meta = read_token_file(path)
     name = model or meta["model"]
-    tok = _load(name)
+    try:
+        tok = _load(name)
+    except CodecError as err:
+        if model is not None:
+            raise
+        raise CodecError(
+            f"zoo.codec: {str(path)!r} was made by model {name!r}, which does not load here "
+            f"({err.__cause__ or err}); decode with --model NAME_OR_FOLDER"
+        ) from err
     if getattr(tok, "modality", None) != "audio" or tok.architecture != meta["architecture"]:
         raise CodecError(
-            f"zoo.codec: the tokens were made by a {meta['architecture']!r} model, and {name!r} "
-            f"is a {tok.architecture!r}; decode with --model {meta['model']}"
+            f"zoo.codec: the tokens in {str(path)!r} were made by a {meta['architecture']!r} "
+            f"model, and {name!r} is a {tok.architecture!r}; decode with --model {meta['model']}"
         )
     tok.eval()
+    try:
+        tok.validate_codes(codes)
+    except (TypeError, ValueError) as err:
+        raise CodecError(
+            f"zoo.codec: {str(path)!r} holds codes {name!r} cannot decode: {err}"
+        ) from err
     rate = tok.sample_rate
     if sample_rate is not None:
         rate = check_resample_rates(rate, sample_rate, who="zoo.codec: --sample-rate")[1]
@@ -236,7 +250,7 @@ def _load(name: str):
 
     try:
         return zoo.load(name)
-    except (FileNotFoundError, KeyError) as err:
+    except (OSError, KeyError, ValueError, TypeError) as err:
         raise CodecError(f"zoo.codec: cannot load model {name!r}: {err}") from err
 
 

@@ -3,6 +3,8 @@ each with the input that failed and the clear behaviour that replaced the obscur
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
@@ -135,3 +137,66 @@ def test_an_empty_token_grid_is_refused_by_name(name):
         codes = torch.zeros(1, *grid, tok.num_codebooks, dtype=torch.long)
         with pytest.raises(ValueError, match=r"empty token grid, codes of shape"):
             tok.detokenize(codes)
+
+
+# ---------------------------------------------------------------------------------- zoo.codec
+def _codec(*argv: str) -> tuple[int, str]:
+    import contextlib
+    import io
+
+    from zoo.codec import _main
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        rc = _main(list(argv))
+    return rc, err.getvalue()
+
+
+@pytest.fixture(scope="module")
+def token_file(seanet_folder, tmp_path_factory):
+    from pathlib import Path
+
+    from zoo.codec import encode_file
+
+    clip = Path(__file__).resolve().parents[1] / "fixtures" / "audio" / "frog-1_desc_fr.flac"
+    out = tmp_path_factory.mktemp("tokens") / "clip.st"
+    encode_file(clip, out, model=str(seanet_folder))
+    return out
+
+
+def _respelled(token_file, dst, codes=None, **meta):
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    with safe_open(str(token_file), framework="pt") as f:
+        old_codes, old_meta = f.get_tensor("codes"), f.metadata()
+    save_file({"codes": old_codes if codes is None else codes}, str(dst), {**old_meta, **meta})
+    return dst
+
+
+def test_token_file_errors_name_the_file(token_file, seanet_folder, tmp_path):
+    # Were: messages about codes, models or architectures that named no file.
+    from safetensors import safe_open
+
+    with safe_open(str(token_file), framework="pt") as f:
+        codes = f.get_tensor("codes")
+    cases = [
+        (
+            _respelled(token_file, tmp_path / "range.st", codes=codes.clamp(max=15) + 1),
+            r"'.*range.st' holds codes .* cannot decode: .*codes must lie in \[0, 16\)",
+        ),
+        (
+            _respelled(token_file, tmp_path / "noweights.st", model="vqgan_test"),
+            r"'.*noweights.st' was made by model 'vqgan_test', which does not load here "
+            r"\(.*no pretrained weights.*\); decode with --model",
+        ),
+        (
+            _respelled(token_file, tmp_path / "arch.st", architecture="dac_test"),
+            r"the tokens in '.*arch.st' were made by a 'dac_test' model",
+        ),
+    ]
+    for path, match in cases:
+        rc, err = _codec("decode", str(path), str(tmp_path / "o.wav"))
+        assert rc == 2 and "Traceback" not in err, err
+        assert re.search(match, err), err
+        assert not (tmp_path / "o.wav").exists()
