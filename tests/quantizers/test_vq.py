@@ -32,7 +32,7 @@ def test_codes_are_true_nearest_neighbours(distance, codebook_dim, max_bytes):
     torch.manual_seed(0)
     q = _vq(codebook_size=64, codebook_dim=codebook_dim, distance=distance).eval()
     if max_bytes is not None:
-        q.max_distance_bytes = max_bytes  # 1 byte -> one token per chunk; else 3 tokens
+        q.max_distance_bytes = max_bytes  # 1 byte: 1 x 1 blocks; else 150 tokens x 1 code
     z = torch.randn(3, 50, 8)
     codes = q.encode(z)
     assert codes.shape == (3, 50, 1) and codes.dtype == torch.int64
@@ -50,9 +50,33 @@ def test_codes_are_true_nearest_neighbours(distance, codebook_dim, max_bytes):
     assert torch.equal(q(z).codes, codes)
 
 
-def test_distance_matrix_chunks_respect_the_byte_budget(monkeypatch):
-    q = _vq(codebook_size=32).eval()
-    q.max_distance_bytes = 32 * 4 * 7  # 7 tokens per chunk
+@pytest.mark.parametrize(
+    ("codebook_size", "budget", "blocks"),
+    [
+        # Only 7 whole rows of 32 codes fit, fewer than the 50 tokens and than 256: the codebook
+        # is split into column blocks instead, 50 rows x 4 codes (800 bytes <= 896).
+        (32, 32 * 4 * 7, [(50, 4)] * 8),
+        # 256 whole rows of 32 codes fit: plain row blocks.
+        (32, 32 * 4 * 256, [(50, 32)]),
+        # A wide codebook: 50 rows of 20 codes, the last block narrower.
+        (70, 50 * 4 * 20, [(50, 20)] * 3 + [(50, 10)]),
+    ],
+)
+def test_distance_blocks_respect_the_byte_budget(monkeypatch, codebook_size, budget, blocks):
+    # The budget is per intra-op thread: one thread, so the expected shapes are exact.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        _check_blocks(monkeypatch, codebook_size, budget, blocks)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _check_blocks(monkeypatch, codebook_size, budget, blocks):
+    q = _vq(codebook_size=codebook_size).eval()
+    z = torch.randn(2, 25, 8)
+    q.max_distance_bytes = VQ.max_distance_bytes  # one block of 50 tokens
+    whole = q.encode(z)
     shapes = []
     real_addmm = torch.addmm
 
@@ -61,13 +85,39 @@ def test_distance_matrix_chunks_respect_the_byte_budget(monkeypatch):
         shapes.append(tuple(out.shape))
         return out
 
-    z = torch.randn(2, 25, 8)
+    q.max_distance_bytes = budget
     monkeypatch.setattr(torch, "addmm", spy)
     codes = q.encode(z)
     monkeypatch.undo()
-    assert shapes == [(7, 32)] * 7 + [(1, 32)]
-    q.max_distance_bytes = VQ.max_distance_bytes  # one chunk of 50 tokens: same codes
-    assert torch.equal(q.encode(z), codes)
+    assert shapes == blocks
+    assert all(r * c * 4 <= budget for r, c in shapes)
+    assert torch.equal(codes, whole)
+
+
+def test_many_row_blocks_and_column_blocks_agree_with_brute_force():
+    torch.manual_seed(2)
+    q = _vq(codebook_size=600, distance="l2").eval()
+    z = torch.randn(3, 400, 8)
+    x, cb = _lookup(q, z)
+    expected = torch.cdist(x.double(), cb.double()).argmin(-1)
+    for budget in (VQ.max_distance_bytes, 600 * 4 * 300, 256 * 4 * 37, 256 * 4 * 8):
+        q.max_distance_bytes = budget
+        assert torch.equal(q.encode(z).reshape(-1), expected), budget
+    cos = _vq(codebook_size=600, distance="cosine").eval()
+    x, cb = _lookup(cos, z)
+    expected = (x.double() @ cb.double().T).argmax(-1)
+    for budget in (VQ.max_distance_bytes, 256 * 4 * 37):
+        cos.max_distance_bytes = budget
+        assert torch.equal(cos.encode(z).reshape(-1), expected), budget
+
+
+def test_ties_go_to_the_lowest_index_across_column_blocks():
+    q = _vq(codebook_size=40).eval()
+    with torch.no_grad():
+        q.codebook.copy_(torch.randn(1, 8).repeat(40, 1))  # every codeword the same
+    z = torch.randn(1, 5, 8)
+    q.max_distance_bytes = 5 * 4 * 7  # 5 rows x 7 codes per block
+    assert q.encode(z).reshape(-1).tolist() == [0] * 5
 
 
 def test_chunked_and_unchunked_lookup_agree_exactly():

@@ -19,10 +19,14 @@ Each token ``z`` (``dim`` channels) is replaced by its nearest entry of one code
   projections (``projection_norm="weight_norm"``): Kumar et al., "High-Fidelity Audio Compression
   with Improved RVQGAN" (DAC), NeurIPS 2023 (arXiv:2306.06546).
 
-Nearest neighbours are found with one matmul per chunk of tokens
-(``argmin ||z||^2 - 2 z E^T + ||E||^2``) under ``no_grad``, the chunk sized so the
-``(tokens, codebook_size)`` distance matrix never exceeds ``max_distance_bytes`` (64 MiB by
-default): memory stays bounded at 16k+ codes and any number of tokens.
+Nearest neighbours are found under ``no_grad`` block by block of the ``(tokens, codebook_size)``
+distance matrix (``argmin ||E||^2 - 2 z E^T``; ``||z||^2`` does not change the argmin): one
+``addmm`` into a reused buffer of at most ``max_distance_bytes`` per intra-op thread (2 MiB by
+default, so each thread's share is reduced while it is still in its core's cache), then ``min``
+over it; codebooks too wide for 256 full rows per thread are split into column blocks whose
+minima are merged (earliest index on ties, as ``argmin``). Memory stays bounded at 16k+ codes
+and any number of tokens, and the search runs at a large fraction of the CPU's GEMM peak
+(``benchmarks/quantizers.py`` reports it).
 
 Every statistic that changes the codebook (EMA sums and cluster sizes, k-means sums, the data
 vectors used for k-means seeds and dead-code restarts) is identical on all ranks: sums are
@@ -57,6 +61,21 @@ _LAPLACE_EPS = 1e-5
 _LEARNED_USAGE_DECAY = 0.99
 #: Parametrisations of the factorized-code projections ``project_in`` / ``project_out``.
 PROJECTION_NORMS = ("none", "weight_norm")
+#: Fewest tokens per distance block and thread before wide codebooks are split into column
+#: blocks: fewer rows would make each block's GEMM stream the whole codebook for too little work.
+_MIN_BLOCK_ROWS = 256
+
+
+def _distance_blocks(n: int, k: int, budget: int, min_rows: int) -> tuple[int, int]:
+    """``(rows, cols)`` of the blocks of an ``(n, k)`` distance matrix of at most ``budget``
+    elements (at least one): whole codebook rows while ``min_rows`` of them (or all ``n``) fit,
+    else ``min_rows`` (at most ``n`` and ``budget``) rows of ``budget // rows`` columns."""
+    budget = max(1, budget)
+    rows = budget // k
+    if rows >= min(n, min_rows):
+        return max(1, rows), k
+    rows = max(1, min(n, min_rows, budget))
+    return rows, max(1, budget // rows)
 
 
 @register_quantizer("vq")
@@ -112,9 +131,11 @@ class VQ(Quantizer):
 
     example_kwargs = {"dim": 8, "codebook_size": 16}
 
-    #: Largest (tokens x codebook_size) float32 distance matrix built at once, in bytes. A runtime
-    #: knob (not a constructor argument) since it never changes the result.
-    max_distance_bytes: int = 64 * 2**20
+    #: Largest block of the (tokens x codebook_size) float32 distance matrix built at once, in
+    #: bytes per intra-op thread (``torch.get_num_threads()`` on CPU): about a core's L2 cache,
+    #: so each block is reduced before it is evicted. A runtime knob (not a constructor
+    #: argument): the codes never depend on it beyond float ties.
+    max_distance_bytes: int = 2 * 2**20
 
     def __init__(
         self,
@@ -280,21 +301,41 @@ class VQ(Quantizer):
     def _nearest(self, x: Tensor, codebook: Tensor) -> Tensor:
         """Index of the nearest codeword for each row of ``x`` (``(N, d)``): int64 ``(N,)``.
 
-        ``||x||^2`` is constant per row and does not change the argmin, so it is left out of
-        ``||x||^2 - 2 x E^T + ||E||^2``: one fused ``addmm`` per chunk. For cosine distance both
-        sides have unit norm and the argmin is the argmax of ``x E^T``.
+        ``||x||^2`` is constant per row and does not change the argmin, so each block is one
+        fused ``addmm`` of ``||E||^2 - 2 x E^T`` followed by ``min``; for cosine distance both
+        sides have unit norm and the nearest codeword maximises ``x E^T`` (``mm`` then ``max``).
+        Blocks are :func:`_distance_blocks`; ties go to the lowest index, as ``argmin``.
         """
         n, k = x.shape[0], codebook.shape[0]
-        rows = max(1, self.max_distance_bytes // (k * x.element_size()))
-        out = torch.empty(n, dtype=torch.long, device=x.device)
+        threads = torch.get_num_threads() if x.device.type == "cpu" else 1
+        budget = self.max_distance_bytes * threads // x.element_size()
+        rows, cols = _distance_blocks(n, k, budget, min_rows=_MIN_BLOCK_ROWS * threads)
+        l2 = self.distance == "l2"
         cb_t = codebook.t()
-        e_sq = codebook.pow(2).sum(-1) if self.distance == "l2" else None
-        for start in range(0, n, rows):
-            chunk = x[start : start + rows]
-            if e_sq is None:
-                out[start : start + rows] = (chunk @ cb_t).argmax(-1)
-            else:
-                out[start : start + rows] = torch.addmm(e_sq, chunk, cb_t, alpha=-2.0).argmin(-1)
+        e_sq = codebook.pow(2).sum(-1) if l2 else None
+        reduce = torch.min if l2 else torch.max
+        out = torch.empty(n, dtype=torch.long, device=x.device)
+        best = x.new_empty(min(rows, n))
+        buf = x.new_empty(min(rows, n) * min(cols, k))
+        for r0 in range(0, n, rows):
+            chunk = x[r0 : r0 + rows]
+            m = chunk.shape[0]
+            for c0 in range(0, k, cols):
+                w = min(cols, k - c0)
+                block = buf[: m * w].view(m, w)
+                if l2:
+                    torch.addmm(
+                        e_sq[c0 : c0 + w], chunk, cb_t[:, c0 : c0 + w], alpha=-2.0, out=block
+                    )
+                else:
+                    torch.mm(chunk, cb_t[:, c0 : c0 + w], out=block)
+                if c0 == 0:
+                    reduce(block, 1, out=(best[:m], out[r0 : r0 + m]))
+                    continue
+                value, index = reduce(block, 1)
+                better = value < best[:m] if l2 else value > best[:m]
+                best[:m] = torch.where(better, value, best[:m])
+                out[r0 : r0 + m] = torch.where(better, index + c0, out[r0 : r0 + m])
         return out
 
     # ------------------------------------------------------------------ hooks
