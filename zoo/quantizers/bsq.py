@@ -54,9 +54,10 @@ class BSQ(BinaryQuantizer):
         commitment_weight: weight of ``mean((u - sg(q))**2)``.
         entropy_mode: "group" (exact per group of ``group_size`` bits, summed) or "exact" (all
             ``2**dim`` codes; dim <= 16).
-        entropy_chunk_size: (token, group) rows whose ``2**group_size`` probabilities are held
-            at once by the codebook entropy, rounded down to whole tokens (at least one);
-            default: about 2^23 probabilities.
+        entropy_chunk_size: (token, group) rows processed at once by the codebook entropy
+            (each holds ``2**(k // 2) + 2**(k - k // 2)`` factor probabilities for groups of
+            ``k`` bits), rounded down to whole tokens (at least one); default: about 2^20
+            factor probabilities (4096 tokens of one 14-bit group).
         entropy_in_eval: also compute the entropy terms (and their loss) in eval mode.
     """
 
