@@ -1,13 +1,16 @@
-"""Reconstruct real photos with a shipped tokenizer: tokens, bits, PSNR and SSIM per image.
+"""Reconstruct real photos with the shipped image tokenizers, next to WebP at the same bits.
 
-    python -m zoo.demo                                   # the shipped default tokenizer
+    python -m zoo.demo                                   # the shipped image default vs WebP
     python -m zoo.demo --model path/to/exported_folder --num-tokens 8,32 --out recon.png
+    python -m zoo.demo --compare other_tokenizer --codec ""   # two tokenizers, no baseline
 
 Photos are the ones bundled with scikit-image and matplotlib (see ``zoo.data.samples``), none of
-which the shipped tokenizer was trained on. Each is resized (antialiased) and centre-cropped to
+which the shipped tokenizers were trained on. Each is resized (antialiased) and centre-cropped to
 the tokenizer's input size; PSNR/SSIM are measured on 8-bit outputs (the PNG round trip). The
-figure shows the original, then the reconstruction at each token count. An existing ``--out``
-image is replaced only with ``--overwrite``.
+figure shows, per photo, the original, the flexible-length tokenizer at each token count, the
+2D tokenizer (``--compare``), and WebP (``--codec``) with its quality searched per photo to the
+bits of the tokenizer's longest prefix. An existing ``--out`` image is replaced only with
+``--overwrite``.
 """
 
 from __future__ import annotations
@@ -24,36 +27,92 @@ from PIL import Image
 import zoo
 from zoo._io import atomic_file, check_cli_outputs
 from zoo.data.samples import resize_center_crop, sample_photo_tensor
+from zoo.evaluation.codecs import available_codecs, decode, match_rate
 from zoo.metrics import PSNR, SSIM
 
 DEFAULT_MODEL = "titok_cpu_flex.photos64"
+DEFAULT_COMPARE = ""
 DEFAULT_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field", "grace_hopper")
+MAX_SCALE = 8
 
 
 def _to_uint8(x: torch.Tensor) -> np.ndarray:
     return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 0).numpy()
 
 
-def main(argv: list[str] | None = None) -> int:
+def _from_uint8(a: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(a.copy()).permute(2, 0, 1).float() / 127.5 - 1
+
+
+def _scores(x_hat: torch.Tensor, x: torch.Tensor) -> tuple[list[float], list[float], float, float]:
+    """Per-photo and overall PSNR / SSIM of 8-bit (PNG round-tripped) reconstructions."""
+    x_hat = torch.stack([_from_uint8(_to_uint8(im)) for im in x_hat])
+    per_psnr, per_ssim = [], []
+    for i in range(len(x)):
+        p, s = PSNR(), SSIM()
+        p.update(x_hat[i : i + 1], x[i : i + 1])
+        s.update(x_hat[i : i + 1], x[i : i + 1])
+        per_psnr.append(float(p.compute()))
+        per_ssim.append(float(s.compute()))
+    p, s = PSNR(), SSIM()
+    p.update(x_hat, x)
+    s.update(x_hat, x)
+    return per_psnr, per_ssim, float(p.compute()), float(s.compute())
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m zoo.demo", description=__doc__.split("\n")[0])
     p.add_argument("--model", default=DEFAULT_MODEL, help="registry name, folder or hf-hub:id")
+    p.add_argument(
+        "--compare", default=DEFAULT_COMPARE, help="a second (e.g. 2D) tokenizer; '' for none"
+    )
+    p.add_argument(
+        "--codec",
+        default="webp",
+        help=f"classical baseline at matched bits ({', '.join(available_codecs())}; '' for none)",
+    )
     p.add_argument("--photos", default=",".join(DEFAULT_PHOTOS), help="comma-separated names")
     p.add_argument(
         "--num-tokens", default="", help="comma-separated token counts (flexible tokenizers)"
     )
     p.add_argument("--out", default="demo_reconstructions.png", help="side-by-side PNG")
-    p.add_argument("--scale", type=int, default=3, help="pixel zoom of the PNG (nearest)")
+    p.add_argument("--scale", type=int, default=2, help=f"pixel zoom of the PNG, 1-{MAX_SCALE}")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out image")
     args = p.parse_args(argv)
-    inputs = [args.model] if Path(args.model).exists() else []
-    check_cli_outputs(p.prog, [args.out], inputs=inputs, overwrite=args.overwrite)
-
-    tok = zoo.load(args.model).eval()
-    if tok.input_size is None:
-        raise SystemExit(f"{args.model}: this demo expects a fixed-size image tokenizer")
-    h, w = tok.input_size
+    if not 1 <= args.scale <= MAX_SCALE:
+        p.error(f"--scale must lie in 1..{MAX_SCALE}, got {args.scale}")
+    if args.codec and args.codec not in available_codecs():
+        p.error(f"--codec must be one of {available_codecs()} or '', got {args.codec!r}")
     if args.num_tokens:
-        counts = [int(v) for v in args.num_tokens.split(",")]
+        try:
+            args.counts = [int(v) for v in args.num_tokens.split(",")]
+        except ValueError:
+            p.error(f"--num-tokens takes comma-separated integers, got {args.num_tokens!r}")
+    else:
+        args.counts = None
+    inputs = [m for m in (args.model, args.compare) if m and Path(m).exists()]
+    check_cli_outputs(p.prog, [args.out], inputs=inputs, overwrite=args.overwrite)
+    return args
+
+
+def _load(name: str) -> zoo.Tokenizer:
+    tok = zoo.load(name).eval()
+    if tok.modality != "image" or tok.input_size is None:
+        raise SystemExit(f"{name}: this demo expects a fixed-size image tokenizer")
+    return tok
+
+
+def _row(label: str, k: int | str, bits: float, pixels: int, psnr: float, ssim: float) -> str:
+    return f"  {label:<32} {k!s:>6} {bits:>7.0f} {bits / pixels:>7.4f} {psnr:>8.2f} {ssim:>6.3f}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(argv)
+    tok = _load(args.model)
+    h, w = tok.input_size
+    pixels = h * w
+    if args.counts is not None:
+        counts = args.counts
     elif tok.flexible_length:
         counts = [k for k in (1, 2, 4, 8, 16, 32, 64, 128, 256) if k <= tok.num_tokens]
         counts = counts[-4:]
@@ -61,41 +120,56 @@ def main(argv: list[str] | None = None) -> int:
         counts = [tok.num_tokens]
     names = [n.strip() for n in args.photos.split(",") if n.strip()]
     x = torch.stack([resize_center_crop(sample_photo_tensor(n), h, w) for n in names])
-
     print(
-        f"tokenizer {args.model}: {tok.num_tokens} tokens max, codebook {tok.codebook_size} "
-        f"x {tok.num_codebooks}, {tok.quantizer.bits_per_token:.2f} bits/token, "
-        f"input {h}x{w}"
+        f"{len(names)} bundled photos at {h}x{w} (never seen in training); bits are per image, "
+        "PSNR/SSIM over all photos on 8-bit outputs"
     )
-    print(f"{'photo':<18} {'tokens':>6} {'bits':>6} {'bpp':>7} {'PSNR dB':>8} {'SSIM':>6}")
-    columns = [x]
-    summary = []
+    print(f"  {'method':<32} {'tokens':>6} {'bits':>7} {'bpp':>7} {'PSNR dB':>8} {'SSIM':>6}")
+    columns, labels, per_photo = [x], ["original"], []
+    top_bits = 0.0
     for k in counts:
         t0 = time.perf_counter()
         with torch.no_grad():
             codes = tok.tokenize(x, num_tokens=k if tok.flexible_length else None)
             x_hat = tok.detokenize(codes).clamp(-1, 1)
-        elapsed = time.perf_counter() - t0
+        ms = (time.perf_counter() - t0) * 1e3 / len(names)
         bits = tok.bits_per_item(k if tok.flexible_length else None)
-        psnr_all, ssim_all = PSNR(), SSIM()
-        for i, name in enumerate(names):
-            psnr, ssim = PSNR(), SSIM()
-            psnr.update(x_hat[i : i + 1], x[i : i + 1])
-            ssim.update(x_hat[i : i + 1], x[i : i + 1])
-            print(
-                f"{name:<18} {codes.shape[1]:>6} {bits:>6.0f} {bits / (h * w):>7.4f} "
-                f"{float(psnr.compute()):>8.2f} {float(ssim.compute()):>6.3f}"
-            )
-        psnr_all.update(x_hat, x)
-        ssim_all.update(x_hat, x)
-        summary.append((k, bits, float(psnr_all.compute()), float(ssim_all.compute()), elapsed))
+        top_bits = max(top_bits, bits)
+        pp, ps, psnr, ssim = _scores(x_hat, x)
+        print(_row(args.model, codes.shape[1], bits, pixels, psnr, ssim) + f"  ({ms:.0f} ms/image)")
         columns.append(x_hat)
-    print("\nmean over photos:")
-    for k, bits, psnr, ssim, elapsed in summary:
-        print(
-            f"  {k:>3} tokens  {bits:>6.0f} bits  PSNR {psnr:6.2f} dB  SSIM {ssim:.3f}  "
-            f"({elapsed * 1e3 / len(names):.1f} ms/image encode+decode)"
-        )
+        labels.append(f"{codes.shape[1]} tokens")
+        per_photo.append((f"{codes.shape[1]} tok", pp))
+    if args.compare:
+        other = _load(args.compare)
+        x2 = torch.stack([resize_center_crop(sample_photo_tensor(n), h, w) for n in names])
+        with torch.no_grad():
+            codes = other.tokenize(x2)
+            x_hat = other.detokenize(codes).clamp(-1, 1)
+        bits = other.bits_per_item()
+        pp, ps, psnr, ssim = _scores(x_hat, x2)
+        print(_row(args.compare, codes[0, ..., 0].numel(), bits, pixels, psnr, ssim))
+        columns.append(x_hat)
+        labels.append(args.compare.split(".")[0])
+        per_photo.append((args.compare.split("_")[0], pp))
+    if args.codec:
+        recon, sizes = [], []
+        for img in x:
+            m = match_rate(args.codec, _to_uint8(img), top_bits / 8)
+            recon.append(_from_uint8(decode(m.data, (h, w))))
+            sizes.append(m.num_bytes * 8)
+        x_hat = torch.stack(recon)
+        pp, ps, psnr, ssim = _scores(x_hat, x)
+        bits = float(np.mean(sizes))
+        print(_row(f"{args.codec.upper()} (whole file)", "-", bits, pixels, psnr, ssim))
+        columns.append(x_hat)
+        labels.append(args.codec.upper())
+        per_photo.append((args.codec.upper(), pp))
+
+    print("\nPSNR per photo (dB):")
+    print(f"  {'photo':<18}" + "".join(f"{lab:>12}" for lab, _ in per_photo))
+    for i, name in enumerate(names):
+        print(f"  {name:<18}" + "".join(f"{vals[i]:>12.2f}" for _, vals in per_photo))
 
     rows = [np.concatenate([_to_uint8(col[i]) for col in columns], axis=1) for i in range(len(x))]
     grid = Image.fromarray(np.concatenate(rows, axis=0))
@@ -103,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     with atomic_file(out) as tmp:
         grid.save(tmp, format="PNG")
-    print(f"\nwrote {out} (columns: original, then {', '.join(map(str, counts))} tokens)")
+    print(f"\nwrote {out} (columns: {', '.join(labels)})")
     return 0
 
 
