@@ -261,7 +261,7 @@ def test_minimum_input_size_follows_the_architecture():
         tok.tokenize(torch.zeros(1, 3, h, w))
         if tok.input_size is None:
             with pytest.raises(ValueError, match=rf"H/W must be at least \({h}, {w}\)"):
-                tok.tokenize(torch.zeros(1, 3, h, max(0, w - 1)))
+                tok.tokenize(torch.zeros(1, 3, h, w - tok.input_multiple))
     # vqgan_test: f4, and GroupNorm with one channel per group on the 1 x 1 grid of a 4 px input
     assert zoo.create_tokenizer("vqgan_test").smallest_input_size() == (8, 8)
 
@@ -410,3 +410,114 @@ def test_truncated_webdataset_members_name_key_and_shard(tmp_path):
     with pytest.raises(BadSampleError, match=r"sample 'bad' \(member 'bad.flac' of shard"):
         list(webdataset_audio(str(shard), **audio))
     assert len(list(webdataset_audio(str(shard), skip_bad=True, **audio))) == 2
+
+
+# ---------------------------------------------------------------------------- saved tokenizers
+
+
+@pytest.fixture(scope="module")
+def saved_vqgan(tmp_path_factory):
+    path = tmp_path_factory.mktemp("saved") / "vqgan"
+    zoo.create_tokenizer("vqgan_test").save_pretrained(path)
+    return path
+
+
+def _damaged_copy(src: Path, dst: Path, damage) -> Path:
+    import shutil
+
+    shutil.copytree(src, dst)
+    damage(dst)
+    return dst
+
+
+def _edit_config(**changes):
+    import json
+
+    def damage(d: Path) -> None:
+        config = json.loads((d / "config.json").read_text())
+        (d / "config.json").write_text(json.dumps(dict(config, **changes)))
+
+    return damage
+
+
+@pytest.mark.parametrize(
+    ("damage", "match"),
+    [
+        (lambda d: _cut(d / "model.safetensors", 0.3), r"'.*model.safetensors'.*truncated"),
+        (lambda d: (d / "model.safetensors").write_bytes(b""), r"'.*model.safetensors'"),
+        (lambda d: (d / "model.safetensors").write_bytes(b"\xff" * 64), r"'.*model.safetensors'"),
+        (
+            lambda d: (d / "config.json").write_bytes(b'{"architecture": "\xff"}'),
+            r"config.json' "
+            r"is not UTF-8",
+        ),  # fmt: skip
+        (
+            lambda d: (d / "config.json").write_text('{"architecture": '),
+            r"config.json' is not valid",
+        ),
+        (_edit_config(ch="16"), r"argument 'ch' must be int, got '16' \(str\)"),
+        (_edit_config(ch_mult="122"), r"argument 'ch_mult' must be list\[int\] \| None, got '122'"),
+        (_edit_config(image_size=32.5), r"argument 'image_size' must be int, got 32.5"),
+    ],
+)
+def test_damaged_saved_tokenizer_names_the_file_or_key(damage, match, saved_vqgan, tmp_path):
+    folder = _damaged_copy(saved_vqgan, tmp_path / "copy", damage)
+    with pytest.raises((ValueError, TypeError), match=match):
+        zoo.load(str(folder))
+
+
+def test_constructor_arguments_are_type_checked():
+    with pytest.raises(TypeError, match=r"VQGAN: argument 'num_res_blocks' must be int, got '1'"):
+        zoo.create_tokenizer("vqgan_test", num_res_blocks="1")
+    with pytest.raises(TypeError, match=r"argument 'quantizer_kwargs' must be dict"):
+        zoo.create_tokenizer("seanet_test", quantizer_kwargs=[1])
+    zoo.create_tokenizer("vqgan_test", dropout=0)  # an int where a float belongs is fine
+
+
+# ---------------------------------------------------------------------------- size knobs
+
+
+def _parser_exits(parse, argv: list[str], capsys) -> str:
+    with pytest.raises(SystemExit) as exc:
+        parse(argv)
+    assert exc.value.code == 2
+    return capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "match"),
+    [
+        (["--batch-size", "0"], r"--batch-size: must be a whole number in \[1, 4096\], got 0"),
+        (["--limit", "-1"], r"--limit: must be a whole number >= 1, got -1"),
+        (["--resolution", "100000"], r"--resolution: expected SIZE or HxW with sizes in 1..16384"),
+        (["--max-seconds", "nan"], r"--max-seconds: must be a finite number in \(0, 86400\]"),
+    ],
+)
+def test_eval_size_knobs_are_range_checked(argv, match, capsys):
+    import argparse
+
+    from zoo.evaluation.cli import add_audio_arguments, add_data_arguments
+
+    p = argparse.ArgumentParser()
+    add_data_arguments(p)
+    add_audio_arguments(p)
+    assert re.search(match, _parser_exits(p.parse_args, ["--data", "x", *argv], capsys))
+
+
+@pytest.mark.parametrize(
+    ("module", "argv", "match"),
+    [
+        ("zoo.demo", ["--scale", "0"], r"--scale"),
+        ("zoo.demo", ["--scale", "100000"], r"--scale"),
+        ("zoo.codec", ["encode", "a.wav", "b.st", "--num-codebooks", "0"], r"whole number >= 1"),
+        ("zoo.codec", ["decode", "b.st", "a.wav", "--sample-rate", "-1"], r"whole number >= 1"),
+        ("zoo.data.photos", ["cache", "out", "--crop-size", "0"], r"--crop-size: must be"),
+        ("zoo.data.audio_corpus", ["build", "out", "--sample-rate", "1"], r"--sample-rate: must"),
+    ],
+)
+def test_cli_size_knobs_are_range_checked(module, argv, match, capsys):
+    import importlib
+
+    mod = importlib.import_module(module)
+    main = getattr(mod, "main", None) or mod._main
+    assert re.search(match, _parser_exits(main, argv, capsys))
