@@ -26,6 +26,7 @@ import argparse
 import sys
 from typing import Any
 
+from zoo._argtypes import float_in
 from zoo._io import atomic_write_text, check_cli_outputs
 from zoo.evaluation import evaluate_reconstruction, load_result, write_json
 from zoo.evaluation.cli import (
@@ -104,7 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="resolutions the codecs code at, e.g. 1,0.5,0.25 (below 1: downsample, code, "
         "upsample, to reach low rates)",
     )
-    p.add_argument("--tolerance", type=float, default=0.05, help="relative rate tolerance")
+    p.add_argument(
+        "--tolerance",
+        type=float_in(0, 1, low_open=True),
+        default=0.05,
+        help="relative rate tolerance, in (0, 1]",
+    )
     p.add_argument(
         "--sweep",
         type=int_list,

@@ -45,6 +45,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from zoo._argtypes import int_in
 from zoo._io import atomic_file, check_output_paths
 
 DEFAULT_AUDIO_MODEL = "seanet_cpu_16khz.speech_music"
@@ -111,6 +112,9 @@ def encode_file(
                     x = x.clamp(-1, 1)
                 length += x.shape[-1]
                 c = encoder.feed(x[None], final=last)
+                if n_codes + c.shape[1] > codes.shape[1]:  # longer than its header said (MP3)
+                    more = max(c.shape[1], codes.shape[1] // 4)
+                    codes = torch.cat([codes, codes.new_empty(1, more, k)], 1)
                 codes[:, n_codes : n_codes + c.shape[1]] = c
                 n_codes += c.shape[1]
                 bar.update(len(data) / src_rate)
@@ -343,18 +347,6 @@ def _progress(seconds: float, show: bool | None, desc: str):
     return tqdm(total=seconds, desc=desc, disable=not show, file=sys.stderr, bar_format=fmt)
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a positive whole number, got {text!r}"
-        ) from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive whole number, got {value}")
-    return value
-
-
 def _main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m zoo.codec", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -362,16 +354,12 @@ def _main(argv: list[str] | None = None) -> int:
     e.add_argument("audio")
     e.add_argument("tokens")
     e.add_argument("--model", default=DEFAULT_AUDIO_MODEL)
-    e.add_argument(
-        "--num-codebooks", type=_positive_int, default=None, help="fewer = lower bitrate"
-    )
+    e.add_argument("--num-codebooks", type=int_in(1), default=None, help="fewer = lower bitrate")
     d = sub.add_parser("decode", help="token file -> audio file (WAV/FLAC by extension)")
     d.add_argument("tokens")
     d.add_argument("audio")
     d.add_argument("--model", default=None, help="default: the model named in the token file")
-    d.add_argument(
-        "--sample-rate", type=_positive_int, default=None, help="resample the output (Hz)"
-    )
+    d.add_argument("--sample-rate", type=int_in(1), default=None, help="resample the output (Hz)")
     for sp in (e, d):
         sp.add_argument("--overwrite", action="store_true", help="replace an existing output")
     a = p.parse_args(argv)

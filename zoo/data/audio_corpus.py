@@ -45,6 +45,7 @@ import numpy as np
 import soundfile as sf
 import torch
 
+from zoo._argtypes import float_in, int_in
 from zoo._io import atomic_file, atomic_write_json
 from zoo.data.audio import _language, read_audio, resample
 
@@ -294,19 +295,24 @@ def _main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     b.add_argument("out_dir")
-    b.add_argument("--sample-rate", type=int, default=16000)
-    b.add_argument("--music-seconds", type=float, default=90.0, help="excerpt per track (0: all)")
+    b.add_argument("--sample-rate", type=int_in(1000, 384000), default=16000)
+    b.add_argument(
+        "--music-seconds",
+        type=float_in(0, 24 * 3600),
+        default=90.0,
+        help="excerpt per track (0: all)",
+    )
     b.add_argument("--val-languages", default=",".join(DEFAULT_VAL_LANGUAGES))
-    b.add_argument("--val-every", type=int, default=10, help="every k-th track is validation")
+    b.add_argument("--val-every", type=int_in(2), default=10, help="every k-th track is validation")
     b.add_argument("--no-midi", action="store_true", help="skip the FluidSynth MIDI renders")
     b.add_argument("--seed", type=int, default=0)
-    b.add_argument("--workers", type=int, default=2)
+    b.add_argument("--workers", type=int_in(1, 256), default=2)
     e = sub.add_parser(
         "speech-eval", help="join held-out-language recordings into ~4 s speech eval clips"
     )
     e.add_argument("corpus_dir")
     e.add_argument("out_dir")
-    e.add_argument("--seconds", type=float, default=4.0)
+    e.add_argument("--seconds", type=float_in(0, 3600, low_open=True), default=4.0)
     a = p.parse_args(argv)
     if a.cmd == "speech-eval":
         path = build_speech_eval_set(a.corpus_dir, a.out_dir, seconds=a.seconds)

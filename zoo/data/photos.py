@@ -30,6 +30,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from zoo._argtypes import float_in, int_in
 from zoo._io import atomic_file, atomic_write_json
 from zoo.data.image import build_crop_cache, list_images
 from zoo.data.transforms import MultiScaleCrop
@@ -215,11 +216,11 @@ def _main(argv: list[str] | None = None) -> int:
     b.add_argument("--link", action="store_true", help="symlink instead of copying")
     c = sub.add_parser("cache", help="pre-extract random training crops into a safetensors file")
     c.add_argument("out_dir", help="a folder written by `build` (reads OUT_DIR/train)")
-    c.add_argument("--num-crops", type=int, default=20000)
-    c.add_argument("--crop-size", type=int, default=64)
-    c.add_argument("--min-short-side", type=int, default=256)
-    c.add_argument("--max-short-side", type=int, default=768)
-    c.add_argument("--min-gradient-energy", type=float, default=0.01)
+    c.add_argument("--num-crops", type=int_in(1, 10_000_000), default=20000)
+    c.add_argument("--crop-size", type=int_in(1, 4096), default=64)
+    c.add_argument("--min-short-side", type=int_in(1, 16384), default=256)
+    c.add_argument("--max-short-side", type=int_in(1, 16384), default=768)
+    c.add_argument("--min-gradient-energy", type=float_in(0), default=0.01)
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--output", default=None, help="default: OUT_DIR/crops_<crop-size>.safetensors")
     args = p.parse_args(argv)

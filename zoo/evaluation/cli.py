@@ -7,7 +7,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from zoo._argtypes import float_in, int_in
 from zoo.evaluation.sources import RESIZE_RULES
+
+#: Largest --resolution side and --batch-size (bigger ones only exhaust memory).
+MAX_RESOLUTION = 16384
+MAX_BATCH = 4096
 
 
 def int_list(text: str) -> list[int]:
@@ -40,8 +45,10 @@ def resolution(text: str) -> tuple[int, int]:
         raise argparse.ArgumentTypeError(f"expected SIZE or HxW, got {text!r}") from None
     if len(values) == 1:
         values = values * 2
-    if len(values) != 2 or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"expected SIZE or HxW with positive sizes, got {text!r}")
+    if len(values) != 2 or min(values) < 1 or max(values) > MAX_RESOLUTION:
+        raise argparse.ArgumentTypeError(
+            f"expected SIZE or HxW with sizes in 1..{MAX_RESOLUTION}, got {text!r}"
+        )
     return values[0], values[1]
 
 
@@ -74,8 +81,13 @@ def add_data_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="skip unreadable / truncated files (listed in the result) instead of stopping",
     )
-    p.add_argument("--limit", type=int, default=None, help="evaluate only the first N items")
-    p.add_argument("--batch-size", type=int, default=16, help="images per batch (images only)")
+    p.add_argument("--limit", type=int_in(1), default=None, help="evaluate only the first N items")
+    p.add_argument(
+        "--batch-size",
+        type=int_in(1, MAX_BATCH),
+        default=16,
+        help=f"images per batch, 1-{MAX_BATCH} (images only)",
+    )
     p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda:0, ...")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -91,7 +103,7 @@ def add_audio_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--max-seconds",
-        type=float,
+        type=float_in(0, 24 * 3600, low_open=True),
         default=None,
         help="audio: evaluate only the first N seconds of every clip (default: whole clips)",
     )
