@@ -174,8 +174,9 @@ class ResidualQuantizer(Quantizer):
         codes: list[Tensor] = []
         metrics: dict[str, Tensor] = {}
         for i, (level, scale) in enumerate(zip(self.levels, self.scales, strict=True)):
-            out = level._forward(residual / scale)
-            q = out.quantized * scale
+            # A scale of 1 is skipped (x / 1 and x * 1 are exact: same values, fewer passes).
+            out = level._forward(residual if scale == 1.0 else residual / scale)
+            q = out.quantized if scale == 1.0 else out.quantized * scale
             if active is None:
                 part, weight = q, 1.0
             else:
@@ -186,8 +187,9 @@ class ResidualQuantizer(Quantizer):
                 weight = keep.float().mean()
             # Same summation order as _decode, so eval-mode values match decode bit for bit.
             total = part if total is None else total + part
-            loss = loss + weight * out.loss
-            residual = residual - q
+            loss = loss + (out.loss if active is None else weight * out.loss)
+            if i + 1 < self.num_quantizers:  # the last residual is never used
+                residual = residual - q
             codes.append(out.codes)
             metrics.update({f"level{i}/{k}": v.detach() for k, v in out.metrics.items()})
             metrics[f"level{i}/loss"] = out.loss.detach()
