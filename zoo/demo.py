@@ -26,7 +26,7 @@ from PIL import Image
 
 import zoo
 from zoo._io import atomic_file, check_cli_outputs
-from zoo.data.samples import resize_center_crop, sample_photo_tensor
+from zoo.data.samples import SAMPLE_PHOTOS, resize_center_crop, sample_photo_tensor
 from zoo.evaluation.codecs import available_codecs, decode, match_rate
 from zoo.metrics import PSNR, SSIM
 
@@ -90,6 +90,14 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
             p.error(f"--num-tokens takes comma-separated integers, got {args.num_tokens!r}")
     else:
         args.counts = None
+    args.names = [n.strip() for n in args.photos.split(",") if n.strip()]
+    unknown = [n for n in args.names if n not in SAMPLE_PHOTOS]
+    if not args.names or unknown:
+        p.error(
+            f"--photos takes comma-separated names of bundled photos, got {args.photos!r}"
+            + (f" ({', '.join(map(repr, unknown))} unknown)" if unknown else "")
+            + f"; choose from {', '.join(SAMPLE_PHOTOS)}"
+        )
     inputs = [m for m in (args.model, args.compare) if m and Path(m).exists()]
     check_cli_outputs(p.prog, [args.out], inputs=inputs, overwrite=args.overwrite)
     return args
@@ -118,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         counts = counts[-4:]
     else:
         counts = [tok.num_tokens]
-    names = [n.strip() for n in args.photos.split(",") if n.strip()]
+    names = args.names
     x = torch.stack([resize_center_crop(sample_photo_tensor(n), h, w) for n in names])
     print(
         f"{len(names)} bundled photos at {h}x{w} (never seen in training); bits are per image, "

@@ -200,3 +200,25 @@ def test_token_file_errors_name_the_file(token_file, seanet_folder, tmp_path):
         assert rc == 2 and "Traceback" not in err, err
         assert re.search(match, err), err
         assert not (tmp_path / "o.wav").exists()
+
+
+# ---------------------------------------------------------------------------------- zoo.demo
+@pytest.mark.parametrize(
+    ("photos", "match"),
+    [
+        ("", r"got ''"),
+        (",", r"got ','"),
+        ("astronaut,nope", r"got 'astronaut,nope' \('nope' unknown\)"),
+    ],
+)
+def test_demo_photos_are_checked_before_anything_runs(photos, match, tmp_path, capsys):
+    # Was: RuntimeError "stack expects a non-empty TensorList" for an empty --photos, and a
+    # ValueError traceback after loading the model for an unknown name.
+    from zoo.demo import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--model", "nope", "--photos", photos, "--out", str(tmp_path / "d.png")])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert re.search(r"--photos takes comma-separated names of bundled photos, " + match, err)
+    assert "choose from astronaut, chelsea" in err and not (tmp_path / "d.png").exists()
