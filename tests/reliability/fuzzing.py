@@ -94,6 +94,7 @@ class Outcome:
     value: Any = None
     error: BaseException | None = None
     stderr: str = ""
+    note: str = ""  # why an unexpected outcome is one
 
 
 # ---------------------------------------------------------------------------------- memory
@@ -157,9 +158,16 @@ def leftover_temporaries(folders: Iterable[str | os.PathLike]) -> list[str]:
 
 # ---------------------------------------------------------------------------------- outcomes
 def _names_a_file(message: str, files: Iterable[str | os.PathLike]) -> bool:
+    """``message`` names one of ``files`` (path or file name) or, for an option such as
+    ``--num-codebooks``, the option (also spelled ``num_codebooks``)."""
     for f in files:
-        p = Path(f)
-        if str(p) in message or (p.name and p.name in message):
+        s = os.fspath(f)
+        if s.startswith("--"):
+            if s in message or s[2:].replace("-", "_") in message:
+                return True
+            continue
+        p = Path(s)
+        if s in message or (p.name and p.name in message):
             return True
     return False
 
@@ -190,8 +198,10 @@ def _check_clear(
         return f"{what}: {_describe(err)}"
     if not message.strip():
         return f"{what}: {type(err).__name__} with an empty message"
-    if files and not _names_a_file(message, files):
-        return f"{what}: the message does not name the file ({_describe(err)})"
+    usage = isinstance(err, SystemExit) and message.lstrip().startswith("usage:")
+    if files and not usage and not _names_a_file(message, files):  # (argparse: bad arguments)
+        shown = message[-400:] if cli_status is not None else _describe(err)
+        return f"{what}: the message does not name the file ({shown!r})"
     return None
 
 
@@ -260,7 +270,7 @@ def attempt(
     if kind not in ("clear", "worked"):
         if raise_unexpected:
             raise Unexpected(kind, note) from outcome.error
-        return Outcome(kind, outcome.value, outcome.error, outcome.stderr)
+        return Outcome(kind, outcome.value, outcome.error, outcome.stderr, note)
     outcome.kind = kind
     return outcome
 
