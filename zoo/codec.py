@@ -78,8 +78,8 @@ def encode_file(
     exists and ``overwrite`` is not set.
     """
     from zoo.data.audio import convert_channels
-    from zoo.tokenizers.audio.base import check_resample_rates
     from zoo.tokenizers.audio.chunked import ChunkedEncoder
+    from zoo.tokenizers.audio.resampling import check_resample_rates
 
     _check_chunk_seconds(chunk_seconds)
     check_output_paths([out], inputs=[path], overwrite=overwrite)
@@ -148,8 +148,8 @@ def decode_file(
     """Decode token file ``path`` (from :func:`encode_file`) into audio file ``out`` (format by
     extension, 16-bit), written block by block. :class:`zoo._io.OutputPathError` when ``out`` is
     ``path``, or exists and ``overwrite`` is not set."""
-    from zoo.tokenizers.audio.base import check_resample_rates
     from zoo.tokenizers.audio.chunked import ChunkedDecoder
+    from zoo.tokenizers.audio.resampling import check_resample_rates
 
     _check_chunk_seconds(chunk_seconds)
     check_output_paths([out], inputs=[path], overwrite=overwrite)

@@ -521,3 +521,22 @@ def test_cli_size_knobs_are_range_checked(module, argv, match, capsys):
     mod = importlib.import_module(module)
     main = getattr(mod, "main", None) or mod._main
     assert re.search(match, _parser_exits(main, argv, capsys))
+
+
+@pytest.mark.parametrize(
+    ("rate", "match"),
+    [
+        (1, r"resampling 1 Hz -> 8000 Hz is a factor of 8000, outside the supported 1/64 .. 64"),
+        (44101, r"44101 Hz -> 8000 Hz with torchaudio needs a \d+-value kernel.*soxr"),
+    ],
+)
+def test_absurd_resampling_is_refused_before_allocating(rate, match):
+    from zoo.data.audio import resample
+
+    tok = zoo.create_tokenizer("seanet_test").eval()
+    with pytest.raises(ValueError, match=match):
+        tok.tokenize(torch.zeros(1, 1, 160_000), sample_rate=rate, resample=True)
+    with pytest.raises(ValueError, match=r"resample: resampling 1 Hz -> 16000 Hz"):
+        resample(torch.zeros(1, 160_000), 1, 16000)
+    with pytest.raises(ValueError, match=r"input sample rate must be a positive whole number"):
+        resample(torch.zeros(1, 10), 0, 16000)

@@ -36,7 +36,7 @@ from torch import Tensor
 from torch.utils.data import Dataset, get_worker_info
 
 from zoo.data.bad_files import DECODE_ERRORS, BadFiles
-from zoo.tokenizers.audio.base import check_resample_rates
+from zoo.tokenizers.audio.resampling import check_resample_rates
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif")
 
@@ -81,7 +81,7 @@ def resample(x: Tensor, orig_rate: int, new_rate: int) -> Tensor:
     """Resample ``(C, T)`` float audio with soxr (very high quality); identity when equal.
 
     Rates must be positive whole numbers of Hz within a factor of 64 of each other (see
-    :func:`~zoo.tokenizers.audio.base.check_resample_rates`), checked before allocating.
+    :func:`~zoo.tokenizers.audio.resampling.check_resample_rates`), checked before allocating.
     """
     orig_rate, new_rate = check_resample_rates(
         orig_rate, new_rate, who="resample", num_samples=x.shape[-1]

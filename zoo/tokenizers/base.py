@@ -25,13 +25,10 @@ to ``architecture`` (the registry name), and loading calls
 
 from __future__ import annotations
 
-import collections.abc
 import copy
 import inspect
 import json
 import math
-import types
-import typing
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -43,6 +40,7 @@ from zoo._io import atomic_dir
 from zoo.outputs import TokenizerOutput
 from zoo.quantizers import Quantizer
 from zoo.quantizers._utils import check_integer_codes
+from zoo.tokenizers._arguments import check_argument_types
 
 #: Input layout and the names of the size axes after the channel axis, per modality.
 _LAYOUTS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -136,7 +134,7 @@ class Tokenizer(
                 f"(int, float, str, bool, None, lists/dicts of those) so config.json can rebuild "
                 f"the model; got {got}"
             )
-        _check_argument_types(cls, kwargs)
+        check_argument_types(cls, kwargs)
         instance = super().__new__(cls, *args, **kwargs)
         # A private copy: __init__ code that normalises a passed list/dict in place must not
         # change what config.json records (nor the mixin's shared default values).
@@ -557,74 +555,6 @@ class Tokenizer(
             f"num_tokens={getattr(self, 'num_tokens', None)}, "
             f"flexible_length={self.flexible_length}"
         )
-
-
-_HINTS: dict[type, dict[str, Any]] = {}
-
-
-def _check_argument_types(cls: type, kwargs: dict[str, Any]) -> None:
-    """TypeError naming the argument when a value does not have its annotated JSON type (a
-    string where an int belongs, as a hand-edited config.json gives), before any layer sees it:
-    ``"16"`` would otherwise fail deep inside a conv, and ``ch_mult: "122"`` would silently
-    become ``[1, 2, 2]``. Annotations this check does not understand accept anything."""
-    if cls not in _HINTS:
-        try:
-            _HINTS[cls] = typing.get_type_hints(cls.__init__)
-        except Exception:  # unresolvable annotations: no check rather than a false alarm
-            _HINTS[cls] = {}
-    hints = _HINTS[cls]
-    for key, value in kwargs.items():
-        hint = hints.get(key)
-        if hint is not None and not _matches(value, hint):
-            raise TypeError(
-                f"{cls.__name__}: argument {key!r} must be {_describe(hint)}, got {value!r} "
-                f"({type(value).__name__})"
-            )
-
-
-def _matches(value: Any, hint: Any) -> bool:
-    """Whether a JSON-like ``value`` fits the annotation ``hint`` (see _check_argument_types)."""
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if hint is Any:
-        return True
-    if origin in (typing.Union, types.UnionType):
-        return any(_matches(value, a) for a in args)
-    if hint is type(None):
-        return value is None
-    if hint is bool:
-        return isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if hint is float:
-        return isinstance(value, int | float) and not isinstance(value, bool)
-    if hint is str:
-        return isinstance(value, str)
-    if origin is typing.Literal:
-        return value in args
-    if origin in (list, collections.abc.Sequence):
-        ok = isinstance(value, list | tuple)
-        return ok and (not args or all(_matches(v, args[0]) for v in value))
-    if origin is tuple:
-        if not isinstance(value, list | tuple):
-            return False
-        if len(args) == 2 and args[1] is Ellipsis:
-            return all(_matches(v, args[0]) for v in value)
-        return not args or (
-            len(args) == len(value)
-            and all(_matches(v, a) for v, a in zip(value, args, strict=True))
-        )
-    if origin in (dict, collections.abc.Mapping):
-        if not isinstance(value, dict):
-            return False
-        return len(args) != 2 or all(
-            _matches(k, args[0]) and _matches(v, args[1]) for k, v in value.items()
-        )
-    return True
-
-
-def _describe(hint: Any) -> str:
-    text = getattr(hint, "__name__", None) if typing.get_origin(hint) is None else None
-    return text or str(hint).replace("typing.", "")
 
 
 def _check_init_signature(cls: type) -> None:

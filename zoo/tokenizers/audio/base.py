@@ -36,49 +36,8 @@ from torch import Tensor
 from zoo.outputs import TokenizerOutput
 from zoo.quantizers import Quantizer, create_quantizer
 from zoo.quantizers._utils import check_code_range, check_integer_codes
+from zoo.tokenizers.audio.resampling import check_torchaudio_resample
 from zoo.tokenizers.base import Tokenizer
-
-#: Largest up- or downsampling factor any resampler here accepts (8 kHz -> 512 kHz at most):
-#: a mislabelled rate (1 Hz) would otherwise ask for thousands of output samples per input one.
-MAX_RESAMPLE_RATIO = 64
-#: Most samples one resampling call may produce (2**31, 8 GiB of float32).
-MAX_RESAMPLED_SAMPLES = 1 << 31
-#: Largest sinc kernel (values) of ``torchaudio.functional.resample``: rates with a small common
-#: divisor (44101 -> 16000 Hz) need one of ``new x orig`` taps (here 2.8 GB).
-MAX_RESAMPLE_KERNEL = 1 << 25
-
-
-def check_resample_rates(
-    orig_rate: Any, new_rate: Any, *, who: str, num_samples: int | None = None
-) -> tuple[int, int]:
-    """``(orig_rate, new_rate)`` as ints, or a ValueError naming both rates, before anything is
-    allocated: rates must be positive whole numbers of Hz, their ratio within
-    ``1 / MAX_RESAMPLE_RATIO .. MAX_RESAMPLE_RATIO``, and the output of ``num_samples`` input
-    samples at most ``MAX_RESAMPLED_SAMPLES``."""
-    rates = []
-    for name, rate in (("input", orig_rate), ("output", new_rate)):
-        ok = not isinstance(rate, bool) and isinstance(rate, int | float)
-        if not ok or not math.isfinite(rate) or rate <= 0 or rate != int(rate):
-            raise ValueError(
-                f"{who}: the {name} sample rate must be a positive whole number of Hz, got "
-                f"{rate!r} (resampling {orig_rate!r} Hz -> {new_rate!r} Hz)"
-            )
-        rates.append(int(rate))
-    orig, new = rates
-    ratio = new / orig
-    if not 1 / MAX_RESAMPLE_RATIO <= ratio <= MAX_RESAMPLE_RATIO:
-        raise ValueError(
-            f"{who}: resampling {orig} Hz -> {new} Hz is a factor of {ratio:.4g}, outside the "
-            f"supported 1/{MAX_RESAMPLE_RATIO} .. {MAX_RESAMPLE_RATIO}; check the sample rates "
-            f"({min(orig, new)} Hz is not a usual audio rate)"
-        )
-    if num_samples is not None and math.ceil(num_samples * ratio) > MAX_RESAMPLED_SAMPLES:
-        raise ValueError(
-            f"{who}: resampling {num_samples} samples from {orig} Hz to {new} Hz would give "
-            f"{math.ceil(num_samples * ratio)} samples, more than {MAX_RESAMPLED_SAMPLES} in one "
-            "call; process the audio in chunks (python -m zoo.codec streams files of any length)"
-        )
-    return orig, new
 
 
 def build_quantizer(name: str, kwargs: dict[str, Any] | None, dim: int, who: str) -> Quantizer:
@@ -371,7 +330,9 @@ class AudioTokenizer(Tokenizer):
                 self._check_audio_tensor(x)
                 if self.check_inputs:
                     self._check_values(x)  # the input's own range, before resampling
-                self._check_torchaudio_resample(rate, x.shape[-1])
+                check_torchaudio_resample(
+                    rate, self.sample_rate, who=self._label, num_samples=x.shape[-1]
+                )
                 import torchaudio.functional as AF  # only needed on this path
 
                 # Band-limiting a clip that reaches full scale overshoots [-1, 1] (Gibbs
@@ -385,21 +346,6 @@ class AudioTokenizer(Tokenizer):
             )
         self.validate_input(x)
         return x
-
-    def _check_torchaudio_resample(self, rate: int, num_samples: int) -> None:
-        """Refuse rates whose resampling would allocate absurd amounts (see
-        :func:`check_resample_rates`) before torchaudio builds its kernel."""
-        check_resample_rates(rate, self.sample_rate, who=self._label, num_samples=num_samples)
-        g = math.gcd(rate, self.sample_rate)
-        orig, new = rate // g, self.sample_rate // g
-        taps = new * (orig + 2 * math.ceil(6 * orig / (min(orig, new) * 0.99)))
-        if taps > MAX_RESAMPLE_KERNEL:
-            raise ValueError(
-                f"{self._label}: resampling {rate} Hz -> {self.sample_rate} Hz with torchaudio "
-                f"needs a {taps}-value kernel (the rates share only a factor of {g}); resample "
-                f"with soxr first (zoo.data.audio.resample(x[0], {rate}, {self.sample_rate})), "
-                "or check the input rate"
-            )
 
     def _check_sample_rate(self, sample_rate: Any) -> int:
         if isinstance(sample_rate, bool) or not isinstance(sample_rate, int | float):
