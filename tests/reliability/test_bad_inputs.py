@@ -540,3 +540,17 @@ def test_absurd_resampling_is_refused_before_allocating(rate, match):
         resample(torch.zeros(1, 160_000), 1, 16000)
     with pytest.raises(ValueError, match=r"input sample rate must be a positive whole number"):
         resample(torch.zeros(1, 10), 0, 16000)
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs", "flag"),
+    [
+        ("vq", {"dim": 4, "codebook_size": 8, "kmeans_init": "false"}, "kmeans_init"),
+        ("vq", {"dim": 4, "codebook_size": 8, "rotation_trick": 1}, "rotation_trick"),
+        ("lfq", {"dim": 8, "entropy_in_eval": None}, "entropy_in_eval"),
+    ],
+)
+def test_quantizer_flags_must_be_booleans(name, kwargs, flag):
+    # bool("false") is True: a string flag from a hand-written config must not flip a switch.
+    with pytest.raises(ValueError, match=rf"{flag} must be true or false, got {flag}="):
+        create_quantizer(name, **kwargs)

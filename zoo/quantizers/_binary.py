@@ -63,6 +63,7 @@ from torch.autograd.function import once_differentiable
 from zoo.outputs import QuantizerOutput
 from zoo.quantizers._utils import (
     all_reduce_mean,
+    check_bool,
     check_int,
     check_number,
     entropy,
@@ -403,7 +404,7 @@ class BinaryQuantizer(Quantizer):
         self.commitment_weight = float(commitment_weight)
         self.entropy_mode = entropy_mode
         self.entropy_chunk_size = None if entropy_chunk_size is None else int(entropy_chunk_size)
-        self.entropy_in_eval = bool(entropy_in_eval)
+        self.entropy_in_eval = check_bool(who, "entropy_in_eval", entropy_in_eval)
         # "exact" is the group computation with one group holding every bit.
         self.entropy_group_size = dim if entropy_mode == "exact" else group_size
 

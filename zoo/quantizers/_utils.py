@@ -131,6 +131,14 @@ def check_dim(who: str, value: object) -> int:
     return dim
 
 
+def check_bool(who: str, name: str, value: object) -> bool:
+    """``value`` if it is a bool (numpy's too); a ValueError naming ``name`` otherwise, since
+    ``bool("false")`` is True."""
+    if not isinstance(value, bool) and type(value).__name__ != "bool_":
+        raise ValueError(f"{who}: {name} must be true or false, got {name}={value!r}")
+    return bool(value)
+
+
 def check_int_list(
     who: str, name: str, values: object, *, low: int = 1, high: int | None = None
 ) -> list[int]:

@@ -44,6 +44,7 @@ from torch.nn.utils.parametrizations import weight_norm
 from zoo.outputs import QuantizerOutput
 from zoo.quantizers._utils import (
     all_reduce_sum,
+    check_bool,
     check_dim,
     check_int,
     check_number,
@@ -175,14 +176,14 @@ class VQ(Quantizer):
         ):
             raise ValueError(f"VQ: ema must be a decay in (0, 1) or None, got ema={ema!r}")
         self.ema = None if ema is None else float(ema)
-        self.kmeans_init = bool(kmeans_init)
+        self.kmeans_init = check_bool("VQ", "kmeans_init", kmeans_init)
         self.kmeans_iters = check_int("VQ", "kmeans_iters", kmeans_iters)
         self.dead_code_threshold = check_number(
             "VQ", "dead_code_threshold", dead_code_threshold, low=0.0
         )
         self.commitment_weight = check_number("VQ", "commitment_weight", commitment_weight, low=0.0)
-        self.rotation_trick = bool(rotation_trick)
-        self.simvq = bool(simvq)
+        self.rotation_trick = check_bool("VQ", "rotation_trick", rotation_trick)
+        self.simvq = check_bool("VQ", "simvq", simvq)
         if self.simvq:
             clashes = [
                 name
@@ -200,7 +201,7 @@ class VQ(Quantizer):
                     f"kmeans_init={kmeans_init}, dead_code_threshold={dead_code_threshold}"
                 )
 
-        self.raw_codeword = bool(raw_codeword)
+        self.raw_codeword = check_bool("VQ", "raw_codeword", raw_codeword)
         if self.raw_codeword:
             if self.distance != "cosine":
                 raise ValueError(
