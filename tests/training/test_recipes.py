@@ -53,8 +53,11 @@ def test_recipe_fast_dev_run(recipe, tmp_path, photo_dir, monkeypatch):
     ]  # fmt: skip
     cli = load_train_module().cli_main(args)
     assert cli.trainer.fast_dev_run == 2
-    # fast_dev_run=2 caps optimizer steps at 2: one batch with generator + discriminator steps.
-    assert int(cli.model.step_count) == 1
+    # fast_dev_run=2 caps optimizer steps at 2: one batch with generator + discriminator steps,
+    # or two generator-only batches for reconstruction-only recipes (disc_weight 0).
+    adversarial = cli.model.discriminator is not None
+    assert adversarial == (cfg["model"].get("disc_weight", 0.1) > 0)
+    assert int(cli.model.step_count) == (1 if adversarial else 2)
     assert cli.trainer.global_step == 2
     assert cli.model.tokenizer.architecture == cfg["model"]["tokenizer"]
     # A smoke run leaves nothing behind (no checkpoints, no logs).
