@@ -78,7 +78,7 @@ def test_non_utf8_config_is_named(seanet_folder, tmp_path):
 @pytest.mark.parametrize(
     ("key", "value", "error"),
     [
-        ("activation", None, ValueError),  # was AttributeError: 'NoneType' has no 'lower'
+        ("activation", None, TypeError),  # was AttributeError: 'NoneType' has no 'lower'
         ("quantizer_kwargs", [], TypeError),
     ],
 )
