@@ -21,12 +21,11 @@ Each token ``z`` (``dim`` channels) is replaced by its nearest entry of one code
 
 Nearest neighbours are found under ``no_grad`` block by block of the ``(tokens, codebook_size)``
 distance matrix (``argmin ||E||^2 - 2 z E^T``; ``||z||^2`` does not change the argmin): one
-``addmm`` into a reused buffer of at most ``max_distance_bytes`` per intra-op thread (2 MiB by
-default, so each thread's share is reduced while it is still in its core's cache), then ``min``
-over it; codebooks too wide for 256 full rows per thread are split into column blocks whose
-minima are merged (earliest index on ties, as ``argmin``). Memory stays bounded at 16k+ codes
-and any number of tokens, and the search runs at a large fraction of the CPU's GEMM peak
-(``benchmarks/quantizers.py`` reports it).
+``addmm`` into a reused buffer of at most ``max_distance_bytes`` per intra-op thread (8 MiB by
+default), then ``min`` over it (several times faster than ``argmin``); codebooks too wide for
+256 full rows per thread are split into column blocks whose minima are merged (earliest index on
+ties, as ``argmin``). Memory stays bounded at 16k+ codes and any number of tokens, and the search
+runs at a large fraction of the CPU's GEMM peak (``benchmarks/quantizers.py`` reports it).
 
 Every statistic that changes the codebook (EMA sums and cluster sizes, k-means sums, the data
 vectors used for k-means seeds and dead-code restarts) is identical on all ranks: sums are
@@ -133,10 +132,12 @@ class VQ(Quantizer):
     example_kwargs = {"dim": 8, "codebook_size": 16}
 
     #: Largest block of the (tokens x codebook_size) float32 distance matrix built at once, in
-    #: bytes per intra-op thread (``torch.get_num_threads()`` on CPU): about a core's L2 cache,
-    #: so each block is reduced before it is evicted. A runtime knob (not a constructor
-    #: argument): the codes never depend on it beyond float ties.
-    max_distance_bytes: int = 2 * 2**20
+    #: bytes per intra-op thread (``torch.get_num_threads()`` on CPU). On one thread, blocks of
+    #: 2-8 MiB keep the search near the GEMM rate; with several threads each block costs two
+    #: synchronised parallel regions (GEMM, min), which stall when other processes hold the
+    #: cores, so blocks should not be much smaller. A runtime knob (not a constructor argument):
+    #: the codes never depend on it beyond float ties.
+    max_distance_bytes: int = 8 * 2**20
 
     def __init__(
         self,
