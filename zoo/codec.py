@@ -44,6 +44,7 @@ import soundfile as sf
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
+from torch.nn.utils import parametrize
 
 from zoo._argtypes import int_in
 from zoo._io import atomic_file, check_output_paths
@@ -103,7 +104,10 @@ def encode_file(
         codes = torch.empty(1, tok.num_frames(expected) + 2, k, dtype=torch.long)
         n_codes = length = 0
         block = max(1, round(chunk_seconds * src_rate))
-        with _progress(frames / src_rate, progress, f"encode {Path(path).name}") as bar:
+        with (
+            _progress(frames / src_rate, progress, f"encode {Path(path).name}") as bar,
+            parametrize.cached(),  # weight-normed weights computed once, not once per block
+        ):
             for data, last in _blocks(f, path, block):
                 x = convert_channels(torch.from_numpy(data.T), tok.channels, who=str(path))
                 in_range = data.size == 0 or float(np.abs(data).max()) <= 1.0
@@ -193,6 +197,7 @@ def decode_file(
         atomic_file(out) as tmp,
         sf.SoundFile(str(tmp), "w", rate, tok.channels, subtype="PCM_16") as f,
         _progress(length / tok.sample_rate, progress, f"decode {Path(path).name}") as bar,
+        parametrize.cached(),
     ):
         for start in range(0, codes.shape[1], step):
             last = start + step >= codes.shape[1]
