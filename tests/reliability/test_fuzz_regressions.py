@@ -222,3 +222,25 @@ def test_demo_photos_are_checked_before_anything_runs(photos, match, tmp_path, c
     err = capsys.readouterr().err
     assert re.search(r"--photos takes comma-separated names of bundled photos, " + match, err)
     assert "choose from astronaut, chelsea" in err and not (tmp_path / "d.png").exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "key"),
+    [
+        ("seanet_test", "lstm_layers"),
+        ("vqgan_test", "num_res_blocks"),
+        ("titok_test", "encoder_depth"),
+        ("titok_test", "decoder_depth"),
+    ],
+)
+def test_absurd_layer_counts_are_refused_at_once(name, key):
+    # Was: a loop building layers until memory ran out (a hang), e.g. for a damaged config.json.
+    import time
+
+    for value in (2**31, 2**63, 10**30):
+        t0 = time.perf_counter()
+        with pytest.raises(ValueError, match=rf"argument '{key}'={value} is beyond any size"):
+            zoo.create_tokenizer(name, **{key: value})
+        assert time.perf_counter() - t0 < 5
+    with pytest.raises(ValueError, match=r"argument 'strides'=\[2, 4294967296\] is beyond"):
+        zoo.create_tokenizer("seanet_test", strides=[2, 2**32])

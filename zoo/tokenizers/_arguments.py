@@ -14,6 +14,11 @@ import typing
 from typing import Any
 
 _HINTS: dict[type, dict[str, Any]] = {}
+#: Bound on integer arguments (and the ints in list arguments): no size, depth or count of an
+#: architecture comes near it, while a damaged config.json or a typo easily does -- and a depth
+#: of 2**31 would build layers until memory runs out. Dict arguments (``quantizer_kwargs``) are
+#: left to the quantizers' own checks.
+MAX_INT_ARGUMENT = 2**31 - 1
 
 
 def check_argument_types(cls: type, kwargs: dict[str, Any]) -> None:
@@ -33,6 +38,13 @@ def check_argument_types(cls: type, kwargs: dict[str, Any]) -> None:
             raise TypeError(
                 f"{cls.__name__}: argument {key!r} must be {_describe(hint)}, got {value!r} "
                 f"({type(value).__name__})"
+            )
+        ints = value if isinstance(value, list | tuple) else [value]
+        if any(isinstance(v, int) and abs(v) > MAX_INT_ARGUMENT for v in ints):
+            raise ValueError(
+                f"{cls.__name__}: argument {key!r}={value!r} is beyond any size an architecture "
+                f"is built with (integers up to {MAX_INT_ARGUMENT}); a typo, or a damaged "
+                "config.json?"
             )
 
 
