@@ -29,6 +29,8 @@ import math
 import os
 import re
 import resource
+import signal
+import threading
 import traceback
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -42,6 +44,9 @@ CLEAR_ERRORS: tuple[type[BaseException], ...] = (TypeError, ValueError, OSError)
 KINDS = ("clear", "worked", "wrong", "obscure", "lost")
 #: Extra memory one fuzzed call may allocate.
 MEMORY_BUDGET = 1 << 30
+#: CPU time one fuzzed call may take before it counts as a hang (CPU time, not wall time: the
+#: machines running this are often loaded).
+CPU_SECONDS = 60.0
 
 
 @dataclass
@@ -121,6 +126,31 @@ def memory_guard(budget: int = MEMORY_BUDGET) -> Iterator[None]:
         yield
     finally:
         resource.setrlimit(resource.RLIMIT_DATA, (soft, hard))
+
+
+class Hang(Exception):  # noqa: N818 - what it is
+    """A call that ran past its CPU-time limit."""
+
+
+@contextlib.contextmanager
+def cpu_limit(seconds: float | None) -> Iterator[None]:
+    """Raise :class:`Hang` in the calling code after ``seconds`` of process CPU time
+    (``ITIMER_VIRTUAL``: it leaves pytest-timeout's wall-clock ``SIGALRM`` alone). Main thread
+    only; elsewhere it does nothing."""
+    if not seconds or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_timer(signum, frame):
+        raise Hang(f"no result after {seconds:g} s of CPU time")
+
+    old = signal.signal(signal.SIGVTALRM, on_timer)
+    signal.setitimer(signal.ITIMER_VIRTUAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_VIRTUAL, 0)
+        signal.signal(signal.SIGVTALRM, old)
 
 
 # ---------------------------------------------------------------------------------- files
@@ -216,6 +246,7 @@ def attempt(
     cli: bool = False,
     tally: Tally | None = None,
     raise_unexpected: bool = True,
+    cpu_seconds: float | None = CPU_SECONDS,
 ) -> Outcome:
     """Call ``fn()`` once and classify it.
 
@@ -230,6 +261,7 @@ def attempt(
             of 2 is an error exit (message on stderr).
         raise_unexpected: raise :class:`Unexpected` (so hypothesis shrinks it) instead of
             returning an outcome of kind "wrong"/"obscure"/"lost".
+        cpu_seconds: CPU time after which the call is stopped and counts as obscure (a hang).
     """
     tally = TALLY if tally is None else tally
     files, folders = tuple(files), tuple(folders)
@@ -241,7 +273,7 @@ def attempt(
             if cli:
                 stack.enter_context(contextlib.redirect_stdout(io.StringIO()))
                 stack.enter_context(contextlib.redirect_stderr(err_buf))
-            with memory_guard():
+            with memory_guard(), cpu_limit(cpu_seconds):
                 value = fn()
         outcome.value = value
         if cli and isinstance(value, int) and value != 0:
@@ -342,16 +374,15 @@ def strategies():
     )
 
 
-def fuzz_settings(max_examples: int, *, seconds: float = 60.0):
-    """hypothesis settings of one fuzz test: ``max_examples`` inputs, a per-input deadline of
-    ``seconds`` (a hang fails the input; pytest-timeout bounds the whole test)."""
-    from datetime import timedelta
-
+def fuzz_settings(max_examples: int):
+    """hypothesis settings of one fuzz test: ``max_examples`` inputs and no wall-clock deadline
+    (on a loaded machine it would flake): :func:`attempt` stops an input after
+    :data:`CPU_SECONDS` of CPU time, and pytest-timeout bounds the whole test."""
     from hypothesis import HealthCheck, settings
 
     return settings(
         max_examples=max_examples,
-        deadline=timedelta(seconds=seconds),
+        deadline=None,
         suppress_health_check=[
             HealthCheck.too_slow,
             HealthCheck.data_too_large,
