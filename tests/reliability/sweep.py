@@ -410,7 +410,7 @@ def sweep_token_files(sw: Sweep) -> None:
             codes, meta = f.get_tensor("codes"), dict(f.metadata())
 
         def decode(tensors: dict | None, metadata: dict | None, raw: bytes | None, what: str,
-                   extra: tuple = ()) -> None:  # fmt: skip
+                   extra: tuple = (), existing: bool = False) -> None:  # fmt: skip
             with scratch() as d:
                 path = d / "in.st"
                 if raw is not None:
@@ -419,11 +419,21 @@ def sweep_token_files(sw: Sweep) -> None:
                     tensors = {k: v.contiguous() for k, v in tensors.items()}
                     save_file(tensors, str(path), metadata=metadata)
                 out = d / "out.wav"
-                out.write_bytes(b"precious")
+                if existing:
+                    out.write_bytes(b"precious")
                 argv = ["decode", str(path), str(out), *extra]
+
+                def check(rc: int) -> None:
+                    import soundfile as sf
+
+                    frames = sf.info(str(out)).frames
+                    if "--sample-rate" not in extra and metadata and metadata["length"].isdigit():
+                        assert frames == int(metadata["length"]), (frames, metadata["length"])
+
                 sw.run(lambda: _main(argv), f"zoo.codec decode ({what})",
                        files=[path, out, *[e for e in extra if e.startswith("--")]],
-                       protect=[path, out], folders=[d], cli=True)  # fmt: skip
+                       protect=[path] + ([] if "--overwrite" in extra else [out]), folders=[d],
+                       cli=True, check=check)  # fmt: skip
 
         for key in sorted(meta):
             decode({"codes": codes}, {k: v for k, v in meta.items() if k != key}, None,
@@ -440,6 +450,9 @@ def sweep_token_files(sw: Sweep) -> None:
                          "negative": codes - 1, "too large": codes + 16}.items():  # fmt: skip
             decode({"codes": c}, meta, None, f"codes {label}")
         decode({"tokens": codes}, meta, None, "tensor renamed")
+        decode({"codes": codes}, meta, None, "as written")
+        decode({"codes": codes}, meta, None, "output exists", existing=True)
+        decode({"codes": codes}, meta, None, "--overwrite", ("--overwrite",), existing=True)
         for label, blob in corruptions(good.read_bytes(), rng):
             decode(None, None, blob, label)
         for rate in ("0", "-1", "1", "10", "x", "16000", "192000", "1000000"):
@@ -590,7 +603,7 @@ def sweep_cli(sw: Sweep) -> None:
                     sets.append([cmd, str(clip), str(d / "y.st"), "--model", seanet, opt, value])
             sets += [[], ["encode"], ["nope"], ["encode", "a"], ["--model"], ["-x", "encode"]]
             for argv in sets:
-                names = [a for a in argv if "/" in a or a.startswith("--")] or argv
+                names = _cli_names(argv)
                 sw.run(lambda argv=argv: codec_main(argv), f"zoo.codec {argv}", files=names,
                        protect=[clip, d / "old.st"], folders=[d, root], cli=True)  # fmt: skip
         # eval/reconstruct.py
@@ -632,7 +645,7 @@ def sweep_cli(sw: Sweep) -> None:
                 [*base, "--out", str(d / "rc.json"), "--metrics", "nope", "--skip-bad"],
             ]
             for argv in sets:
-                names = [a for a in argv if "/" in a or a.startswith("--")]
+                names = _cli_names(argv, photos)
                 sw.run(lambda argv=argv: reconstruct.main(argv), f"eval/reconstruct.py {argv}",
                        files=names, protect=[photos, d / "old.json"], folders=[d, photos],
                        cli=True)  # fmt: skip
@@ -655,15 +668,24 @@ def sweep_cli(sw: Sweep) -> None:
                 ["--model", ti, *quick, "--out", str(d / "j.png"), "--codec", "nope"],
             ]
             for argv in sets:
-                names = [a for a in argv if "/" in a or a.startswith("--")] + ["nope"]
+                names = _cli_names(argv)
                 sw.run(lambda argv=argv: demo_main(argv), f"zoo.demo {argv}", files=names,
                        protect=[d / "old.png", models["titok_test"]], folders=[d],
                        cli=True)  # fmt: skip
         for argv in [[], ["list"], ["list", "["], ["list", "nope*"], ["info"], ["info", "nope"],
                      ["info", "vqgan_test.nope"], ["info", ""], ["nope"],
                      ["info", "seanet_cpu_16khz.speech_music"]]:  # fmt: skip
-            sw.run(lambda argv=argv: zoo_main(argv), f"python -m zoo {argv}", files=argv,
-                   cli=True)  # fmt: skip
+            sw.run(lambda argv=argv: zoo_main(argv), f"python -m zoo {argv}",
+                   files=_cli_names(argv), cli=True)  # fmt: skip
+
+
+def _cli_names(argv: list[str], *folders: Path) -> list[str]:
+    """What an error about ``argv`` may name: its options and values (a name's parts before
+    and after a dot too) and the files in ``folders``."""
+    names = [a for a in argv if len(a) > 2]
+    names += [part for a in names if "." in a and "/" not in a for part in a.split(".")]
+    names += [str(f) for d in folders for f in d.iterdir()]
+    return names
 
 
 SECTIONS = {

@@ -244,3 +244,72 @@ def test_absurd_layer_counts_are_refused_at_once(name, key):
         assert time.perf_counter() - t0 < 5
     with pytest.raises(ValueError, match=r"argument 'strides'=\[2, 4294967296\] is beyond"):
         zoo.create_tokenizer("seanet_test", strides=[2, 2**32])
+
+
+# ---------------------------------------------------------------------------------- crop cache
+def test_crop_cache_errors_name_the_file(tmp_path):
+    # Were: PIL's bare "image file is truncated" from build_crop_cache, and safetensors'
+    # SafetensorError from CropCacheDataset / read_crop_cache_metadata, naming no file.
+    import numpy as np
+    from PIL import Image
+
+    from zoo.data.bad_files import BadSampleError
+    from zoo.data.image import CropCacheDataset, build_crop_cache, read_crop_cache_metadata
+    from zoo.data.transforms import MultiScaleCrop
+
+    rng = np.random.default_rng(0)
+    for name in ("a.png", "b.png"):
+        Image.fromarray(rng.integers(0, 255, (48, 48, 3), dtype=np.uint8)).save(tmp_path / name)
+    crop = MultiScaleCrop(crop_size=16, min_short_side=16, max_short_side=32)
+    cache = build_crop_cache(sorted(tmp_path.glob("*.png")), tmp_path / "c.st", num_crops=4,
+                             crop=crop)  # fmt: skip
+    data = (tmp_path / "b.png").read_bytes()
+    (tmp_path / "b.png").write_bytes(data[: len(data) // 2])
+    with pytest.raises(BadSampleError, match=r"build_crop_cache: cannot decode '.*b.png'"):
+        build_crop_cache([tmp_path / "a.png", tmp_path / "b.png"], tmp_path / "d.st",
+                         num_crops=4, crop=crop)  # fmt: skip
+    assert not (tmp_path / "d.st").exists()
+    blob = cache.read_bytes()
+    (tmp_path / "cut.st").write_bytes(blob[: len(blob) // 2])
+    with pytest.raises(ValueError, match=r"CropCacheDataset: cannot read crop cache '.*cut.st'"):
+        CropCacheDataset(tmp_path / "cut.st")
+    with pytest.raises(ValueError, match=r"cannot read crop cache '.*cut.st'"):
+        read_crop_cache_metadata(tmp_path / "cut.st")
+    with pytest.raises(FileNotFoundError, match=r"crop cache '.*none.st' does not exist"):
+        CropCacheDataset(tmp_path / "none.st")
+
+
+# ---------------------------------------------------------------------------------- read_audio
+def _flac_claiming(src, dst, total_samples: int):
+    """A copy of FLAC file ``src`` whose STREAMINFO claims ``total_samples`` samples."""
+    data = bytearray(src.read_bytes())
+    assert data[:4] == b"fLaC" and data[4] & 0x7F == 0  # STREAMINFO first
+    # bytes 18..25: sample rate (20 bits), channels - 1 (3), bits - 1 (5), total samples (36)
+    bits = int.from_bytes(data[18:26], "big")
+    bits = (bits & ~((1 << 36) - 1)) | total_samples
+    data[18:26] = bits.to_bytes(8, "big")
+    dst.write_bytes(bytes(data))
+    return dst
+
+
+def test_read_audio_does_not_trust_the_header_length(tmp_path):
+    # Was: a damaged FLAC whose header claims 2**30 samples made soundfile allocate 4 GiB up
+    # front (MemoryError, or the memory actually taken), before failing to decode.
+    from pathlib import Path
+
+    import soundfile as sf
+
+    from zoo.data.audio import read_audio
+
+    src = Path(__file__).resolve().parents[1] / "fixtures" / "audio" / "frog-1_desc_fr.flac"
+    liar = _flac_claiming(src, tmp_path / "liar.flac", 2**30)
+    assert sf.info(str(liar)).frames == 2**30
+    from fuzzing import memory_guard
+
+    with memory_guard(256 << 20), pytest.raises(ValueError, match=r"cannot decode '.*liar.flac'"):
+        read_audio(liar, sample_rate=16000, channels=1)
+    # the real file reads as before, whole or a window
+    x = read_audio(src, sample_rate=16000, channels=1)
+    assert x.shape == (1, sf.info(str(src)).frames)
+    assert torch.equal(read_audio(src, sample_rate=16000, channels=1, start=100, frames=50),
+                       x[:, 100:150])  # fmt: skip

@@ -109,20 +109,14 @@ def read_audio(
     """
     name = getattr(path, "name", path)
     try:
-        info = sf.info(path)
-        if hasattr(path, "seek"):
-            path.seek(0)
-        sr = info.samplerate
-        if sr == sample_rate and (start or frames):
-            data, _ = sf.read(
-                path,
-                start=start or 0,
-                frames=-1 if frames is None else frames,
-                dtype="float32",
-                always_2d=True,
-            )
-            return convert_channels(torch.from_numpy(data.T.copy()), channels, who=str(name))
-        data, sr = sf.read(path, dtype="float32", always_2d=True)
+        with sf.SoundFile(path) as f:
+            sr = f.samplerate
+            if sr == sample_rate and (start or frames):
+                if start:
+                    f.seek(start)
+                data = _read_blocks(f, frames)
+                return convert_channels(torch.from_numpy(data.T.copy()), channels, who=str(name))
+            data = _read_blocks(f, None)
     except sf.LibsndfileError as err:
         raise ValueError(f"read_audio: cannot decode {str(name)!r}: {err}") from err
     x = convert_channels(torch.from_numpy(data.T.copy()), channels, who=str(name))
@@ -131,6 +125,28 @@ def read_audio(
         s = start or 0
         x = x[:, s : None if frames is None else s + frames]
     return x
+
+
+#: Frames decoded per block by read_audio.
+_READ_BLOCK = 1 << 18
+
+
+def _read_blocks(f: sf.SoundFile, frames: int | None) -> np.ndarray:
+    """Up to ``frames`` (None: all) float32 frames ``(n, channels)`` from the current position,
+    in blocks: memory follows the audio actually decoded, never the frame count in the header,
+    which a damaged file can give as 2**30 (``sf.read`` allocates that much up front)."""
+    blocks, left = [], frames
+    while left is None or left > 0:
+        block = f.read(_READ_BLOCK if left is None else min(left, _READ_BLOCK),
+                       dtype="float32", always_2d=True)  # fmt: skip
+        if not len(block):
+            break
+        blocks.append(block)
+        if left is not None:
+            left -= len(block)
+    if not blocks:
+        return np.zeros((0, f.channels), dtype=np.float32)
+    return blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
 
 
 def rms_db(x: Tensor) -> float:

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import Tensor
 from torch.utils.data import Dataset, get_worker_info
@@ -227,14 +227,17 @@ def build_crop_cache(
     k = 0
     for idx, (path, count) in enumerate(zip(files, per_file, strict=True)):
         rng = random.Random(f"{seed}:{idx}")
-        with Image.open(path) as img:
-            w, h = img.size
-            top = max(crop.max_short_side, crop.crop_size) / min(w, h)
-            img = decode_rgb(img, min_size=(w * top, h * top))
-            # Crops are drawn on the decoded image with scales relative to its own size.
-            for _ in range(count):
-                out[k] = crop(img, rng).permute(1, 2, 0).numpy()
-                k += 1
+        try:
+            with Image.open(path) as img:
+                w, h = img.size
+                top = max(crop.max_short_side, crop.crop_size) / min(w, h)
+                img = decode_rgb(img, min_size=(w * top, h * top))
+                # Crops are drawn on the decoded image with scales relative to its own size.
+                for _ in range(count):
+                    out[k] = crop(img, rng).permute(1, 2, 0).numpy()
+                    k += 1
+        except DECODE_ERRORS as err:  # a bare "image file is truncated" names no file
+            BadFiles(False, "build_crop_cache").handle(path, err)
     meta = {
         "seed": seed,
         "crop_size": crop.crop_size,
@@ -250,13 +253,34 @@ def build_crop_cache(
     return out_path
 
 
+def _read_crop_cache(path: str | Path, who: str, *, tensor: bool) -> tuple[dict, Tensor | None]:
+    """``(metadata, crops or None)`` of a crop cache; errors name the file."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{who}: crop cache {str(path)!r} does not exist")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            if not tensor:
+                return meta, None
+            if CACHE_KEY not in f.keys():
+                raise ValueError(f"{who}: {path} has no {CACHE_KEY!r} tensor")
+            return meta, f.get_tensor(CACHE_KEY)
+    except SafetensorError as err:
+        raise ValueError(
+            f"{who}: cannot read crop cache {str(path)!r}: {err} (not a safetensors file, or a "
+            "truncated or damaged one; build it again with zoo.data.build_crop_cache)"
+        ) from err
+
+
 def read_crop_cache_metadata(path: str | Path) -> dict:
     """The JSON metadata written by :func:`build_crop_cache`."""
-    with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata() or {}
+    meta, _ = _read_crop_cache(path, "read_crop_cache_metadata", tensor=False)
     if "zoo" not in meta:
         raise ValueError(f"{path}: not a crop cache written by zoo.data.build_crop_cache")
-    return json.loads(meta["zoo"])
+    try:
+        return json.loads(meta["zoo"])
+    except ValueError as err:
+        raise ValueError(f"{path}: damaged crop cache metadata: {err}") from err
 
 
 class CropCacheDataset(Dataset):
@@ -272,14 +296,11 @@ class CropCacheDataset(Dataset):
     """
 
     def __init__(self, path: str | Path, *, crop_size: int | None = None, train: bool = True):
-        with safe_open(str(path), framework="pt") as f:
-            if CACHE_KEY not in f.keys():
-                raise ValueError(f"CropCacheDataset: {path} has no {CACHE_KEY!r} tensor")
-            self.crops = f.get_tensor(CACHE_KEY)
+        _, self.crops = _read_crop_cache(path, "CropCacheDataset", tensor=True)
         if self.crops.dtype != torch.uint8 or self.crops.ndim != 4 or self.crops.shape[-1] != 3:
             raise ValueError(
-                f"CropCacheDataset: expected uint8 crops (N, H, W, 3), got {self.crops.dtype} "
-                f"{tuple(self.crops.shape)}"
+                f"CropCacheDataset: expected uint8 crops (N, H, W, 3) in {str(path)!r}, got "
+                f"{self.crops.dtype} {tuple(self.crops.shape)}"
             )
         cached = self.crops.shape[1]
         self.crop_size = crop_size or cached
