@@ -100,8 +100,11 @@ def encode_file(
             )
         resampler = _Resampler(src_rate, tok.sample_rate, tok.channels)
         encoder = ChunkedEncoder(tok, num_codebooks=k)
-        # Codes are small (frame_rate x k int64); allocated once for the whole file.
-        codes = torch.empty(1, tok.num_frames(expected) + 2, k, dtype=torch.long)
+        # Codes are small (frame_rate x k int64); allocated once for the whole file, as long as
+        # its header says -- up to an hour: a damaged header can claim 2**34 samples (the buffer
+        # grows below if the audio really is longer).
+        initial = min(tok.num_frames(expected) + 2, math.ceil(tok.frame_rate * 3600))
+        codes = torch.empty(1, initial, k, dtype=torch.long)
         n_codes = length = 0
         block = max(1, round(chunk_seconds * src_rate))
         with (

@@ -682,7 +682,7 @@ def sweep_cli(sw: Sweep) -> None:
 def _cli_names(argv: list[str], *folders: Path) -> list[str]:
     """What an error about ``argv`` may name: its options and values (a name's parts before
     and after a dot too) and the files in ``folders``."""
-    names = [a for a in argv if len(a) > 2]
+    names = [a for a in argv if len(a) > 2] + (["''"] if "" in argv else [])
     names += [part for a in names if "." in a and "/" not in a for part in a.split(".")]
     names += [str(f) for d in folders for f in d.iterdir()]
     return names

@@ -313,3 +313,18 @@ def test_read_audio_does_not_trust_the_header_length(tmp_path):
     assert x.shape == (1, sf.info(str(src)).frames)
     assert torch.equal(read_audio(src, sample_rate=16000, channels=1, start=100, frames=50),
                        x[:, 100:150])  # fmt: skip
+
+
+def test_codec_encode_does_not_trust_the_header_length(seanet_folder, tmp_path):
+    # Was: the codes buffer sized from a damaged header claiming 2**34 samples (a 32 GiB
+    # allocation) before a single block was decoded.
+    from pathlib import Path
+
+    from fuzzing import memory_guard
+
+    src = Path(__file__).resolve().parents[1] / "fixtures" / "audio" / "frog-1_desc_fr.flac"
+    liar = _flac_claiming(src, tmp_path / "liar.flac", 2**34)
+    with memory_guard(512 << 20):
+        rc, err = _codec("encode", str(liar), str(tmp_path / "o.st"), "--model", str(seanet_folder))
+    assert rc == 2 and "liar.flac" in err and "allocate" not in err, err
+    assert not (tmp_path / "o.st").exists()
