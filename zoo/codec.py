@@ -118,7 +118,13 @@ def encode_file(
                 if in_range:  # resampling a full-scale recording overshoots (Gibbs): clip it
                     x = x.clamp(-1, 1)
                 length += x.shape[-1]
-                c = encoder.feed(x[None], final=last)
+                try:
+                    c = encoder.feed(x[None], final=last)
+                except ValueError as err:  # e.g. a header that promised audio never decoded
+                    raise CodecError(
+                        f"zoo.codec: cannot encode {str(path)!r} ({length / tok.sample_rate:.2f} s "
+                        f"decoded of the {frames / src_rate:.2f} s its header announces): {err}"
+                    ) from err
                 if n_codes + c.shape[1] > codes.shape[1]:  # longer than its header said (MP3)
                     more = max(c.shape[1], codes.shape[1] // 4)
                     codes = torch.cat([codes, codes.new_empty(1, more, k)], 1)

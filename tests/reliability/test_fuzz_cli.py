@@ -215,7 +215,8 @@ def _reconstruct(data, models) -> None:
                 # every file evaluated or listed as skipped: none dropped silently
                 assert info["num_samples"] + info["num_skipped"] == len(victims), info
 
-        protect = [folder] + ([out] if existing and not overwrite else [])
+        protect = [f for f in victims if f != out or not overwrite]
+        protect += [out] if existing and not overwrite else []
         attempt(lambda: main(argv), what=f"eval/reconstruct.py {' '.join(argv)}", files=names,
                 protect=protect, folders=[d, folder], check=check, cli=True)  # fmt: skip
 

@@ -328,3 +328,23 @@ def test_codec_encode_does_not_trust_the_header_length(seanet_folder, tmp_path):
         rc, err = _codec("encode", str(liar), str(tmp_path / "o.st"), "--model", str(seanet_folder))
     assert rc == 2 and "liar.flac" in err and "allocate" not in err, err
     assert not (tmp_path / "o.st").exists()
+
+
+def test_codec_encode_of_audio_that_ends_early_names_the_file(seanet_folder, tmp_path, monkeypatch):
+    # Was: "tokenizer 'seanet_test': the stream ended after 0 samples, shorter than one frame"
+    # naming no file, for a corrupt file (FLAC bytes named .ogg, found by the fuzz tests) whose
+    # header announced audio that libsndfile then returned none of. Simulated here: the decoder
+    # yields one empty, final block.
+    from pathlib import Path
+
+    import numpy as np
+
+    import zoo.codec
+
+    clip = Path(__file__).resolve().parents[1] / "fixtures" / "audio" / "frog-1_desc_fr.flac"
+    empty = np.zeros((0, 1), dtype=np.float32)
+    monkeypatch.setattr(zoo.codec, "_blocks", lambda f, path, block: iter([(empty, True)]))
+    rc, err = _codec("encode", str(clip), str(tmp_path / "o.st"), "--model", str(seanet_folder))
+    assert rc == 2, err
+    assert re.search(r"cannot encode '.*frog-1_desc_fr.flac' \(0.00 s decoded of the 0.77 s", err)
+    assert "shorter than one frame" in err and not (tmp_path / "o.st").exists()
