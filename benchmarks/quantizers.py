@@ -325,7 +325,7 @@ def time_case(case: Case, args: argparse.Namespace, run_ref: bool) -> dict:
     impls = ["zoo"]
     if not args.no_metrics_column and collect_metrics is not None:
         impls.append("zoo+metrics")
-    if BEFORE is not None:
+    if BEFORE is not None and not any(s in case.name for s in args.before_skip):
         impls.append("before")
     if run_ref:
         impls.append("ref")
@@ -654,6 +654,9 @@ def main() -> None:
         "--before-package",
         default="",
         help="an earlier zoo's quantizers importable under this name, timed as 'before'",
+    )
+    parser.add_argument(
+        "--before-skip", nargs="*", default=[], help="no 'before' for cases containing these"
     )
     parser.add_argument(
         "--before-max-seconds",

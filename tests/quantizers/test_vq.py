@@ -308,6 +308,26 @@ def test_rotation_trick_value_is_the_codeword_with_a_different_gradient():
     assert not torch.allclose(grads[0], grads[1], atol=1e-3)
 
 
+def test_rotation_trick_gradient_matches_vector_quantize_pytorch():
+    """Value exactly the codeword; gradient (|q|/|z|) (I - 2 r r^T + 2 v u^T)^T g, the same as
+    vector-quantize-pytorch's rotate_to (float64, so the comparison is to round-off)."""
+    from vector_quantize_pytorch.vector_quantize_pytorch import rotate_to
+
+    from zoo.quantizers._utils import rotation_trick
+
+    g = torch.Generator().manual_seed(4)
+    z = torch.randn(3, 40, 8, generator=g, dtype=torch.float64).requires_grad_(True)
+    q = torch.randn(3, 40, 8, generator=g, dtype=torch.float64).requires_grad_(True)
+    upstream = torch.randn(3, 40, 8, generator=g, dtype=torch.float64)
+    out = rotation_trick(z, q)
+    assert torch.equal(out, q)
+    out.backward(upstream)
+    assert q.grad is None  # the codeword gets no gradient through the trick
+    z_ref = z.detach().clone().requires_grad_(True)
+    rotate_to(z_ref, q.detach()).backward(upstream)
+    torch.testing.assert_close(z.grad, z_ref.grad, rtol=1e-12, atol=1e-12)
+
+
 def test_straight_through_gradient_is_identity():
     z = torch.randn(2, 5, 8, requires_grad=True)
     _vq()(z).quantized.sum().backward()

@@ -137,6 +137,12 @@ def load_tokenizer(name: str, *, random_init: bool) -> Any:
 
     if not random_init:
         return zoo.load(name)
+    if not zoo.registry.is_tokenizer(name):
+        where = "a folder, which loads" if Path(name).is_dir() else "not a registered name; it"
+        raise ValueError(
+            f"--random-init builds a registered tokenizer with random weights, and --model "
+            f"{name!r} is {where} without --random-init"
+        )
     torch.manual_seed(0)
     return zoo.create_tokenizer(name).eval()
 

@@ -8,6 +8,7 @@ import numbers
 import torch
 import torch.distributed as dist
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 #: Largest codebook of one int64 code: sums and offsets of codes must not overflow int64.
 MAX_CODEBOOK_BITS = 62
@@ -50,26 +51,42 @@ def straight_through(z: Tensor, q: Tensor) -> Tensor:
     return q.detach() + (z - z.detach())
 
 
+class _RotationTrick(torch.autograd.Function):
+    """Value ``q``; gradient to ``z`` rotated and rescaled as ``z -> q`` would be (see
+    :func:`rotation_trick`), none to ``q``. One node with a hand-written backward: about half
+    the element-wise passes of the same formula through autograd."""
+
+    @staticmethod
+    def forward(ctx, z: Tensor, q: Tensor, eps: float) -> Tensor:  # type: ignore[override]
+        z_norm = torch.linalg.vector_norm(z, dim=-1, keepdim=True).clamp_min_(eps)
+        q_norm = torch.linalg.vector_norm(q, dim=-1, keepdim=True).clamp_min_(eps)
+        u = z / z_norm
+        v = q / q_norm
+        r = u + v
+        r = r.div_(torch.linalg.vector_norm(r, dim=-1, keepdim=True).clamp_min_(eps))
+        ctx.save_for_backward(u, v, r, q_norm.div_(z_norm))
+        return q.clone()
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None]:  # type: ignore[override]
+        u, v, r, scale = ctx.saved_tensors
+        # (I - 2 r r^T + 2 v u^T)^T g = g - 2 r (r.g) + 2 u (v.g), times |q| / |z|
+        out = torch.addcmul(grad, r, torch.linalg.vecdot(r, grad).unsqueeze(-1), value=-2.0)
+        out.addcmul_(u, torch.linalg.vecdot(v, grad).unsqueeze(-1), value=2.0)
+        return out.mul_(scale), None, None
+
+
 def rotation_trick(z: Tensor, q: Tensor, eps: float = 1e-6) -> Tensor:
-    """Value of ``q``; the gradient to ``z`` is rotated and rescaled as ``z -> q`` would be.
+    """Value ``q`` (bit for bit); the gradient to ``z`` is rotated and rescaled as ``z -> q``
+    would be; no gradient flows to ``q`` (pass the codeword detached).
 
     Fifty et al., "Restructuring Vector Quantization with the Rotation Trick" (2024): with
-    ``u = z/|z|``, ``v = q/|q|``, ``r = (u+v)/|u+v|``, the output is
-    ``(|q|/|z|) (I - 2 r r^T + 2 v u^T) z`` where the rotation and scale are constants. Works on the
-    last dimension.
+    ``u = z/|z|``, ``v = q/|q|``, ``r = (u+v)/|u+v|``, the output is treated as
+    ``(|q|/|z|) (I - 2 r r^T + 2 v u^T) z`` with the rotation and scale held constant, so the
+    gradient to ``z`` is ``(|q|/|z|) (g - 2 r (r.g) + 2 u (v.g))``. Works on the last dimension.
     """
-    z_norm = z.norm(dim=-1, keepdim=True).clamp_min(eps)
-    q_norm = q.norm(dim=-1, keepdim=True).clamp_min(eps)
-    u = (z / z_norm).detach()
-    v = (q / q_norm).detach()
-    r = u + v
-    r = r / r.norm(dim=-1, keepdim=True).clamp_min(eps)
-    rz = (r * z).sum(-1, keepdim=True)
-    uz = (u * z).sum(-1, keepdim=True)
-    rotated = z - 2 * r * rz + 2 * v * uz
-    out = rotated * (q_norm / z_norm).detach()
-    # Exact forward value: the rotation maps z onto q up to float error; use q's value.
-    return out + (q - out).detach()
+    return _RotationTrick.apply(z, q.detach(), eps)
 
 
 def entropy(p: Tensor, dim: int = -1, eps: float = 1e-12) -> Tensor:

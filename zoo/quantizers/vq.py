@@ -372,9 +372,12 @@ class VQ(Quantizer):
             loss = loss + codebook_loss
             metrics["codebook"] = codebook_loss
 
-        grad_path = rotation_trick(y, q.detach()) if self.rotation_trick else y
-        # Value exactly q (so eval forward == decode(encode)), gradient that of grad_path.
-        out = q.detach() + (grad_path - grad_path.detach())
+        # Value exactly q (so eval forward == decode(encode)); gradient straight-through or
+        # rotated (rotation_trick returns q itself with its own backward).
+        if self.rotation_trick:
+            out = rotation_trick(y, q)
+        else:
+            out = q.detach() + (y - y.detach())
 
         if self.training:
             self._update_statistics_(y.detach(), idx)
