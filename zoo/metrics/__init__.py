@@ -37,14 +37,19 @@ Codes: :class:`CodebookUsage` (usage, perplexity, entropy over the whole set) an
 :func:`bits_per_image` / :func:`bits_per_pixel` / :func:`audio_code_bits` from the tokenizer's
 own accounting.
 
-:func:`create_metrics` builds metrics by name for a modality through :data:`METRIC_BUILDERS`
+Every metric registers itself (:mod:`zoo.metrics.registry`) with its key, label, direction and
+modality: :func:`list_metrics` (keys in table order) and :func:`metric_info` feed every CLI
+default and report, and :func:`create_metrics` builds metrics by name for a modality
 (``create_metrics("audio", ["pesq", "stoi"], sample_rate=16000)``, or with the modality
-inferred from the names: ``create_metrics(["pesq", "stoi"], sample_rate=16000)``).
+inferred from the names: ``create_metrics(["pesq", "stoi"], sample_rate=16000)``). A new
+modality's metrics register themselves in their own file, with no edit here. The tables
+``IMAGE_METRICS``, ``AUDIO_METRICS``, ``METRIC_LABELS``, ``HIGHER_IS_BETTER``, ``DEFAULT_METRICS``
+and ``METRIC_NAMES`` are live read-only views of the registry.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from torchmetrics import Metric
 
@@ -77,45 +82,58 @@ from zoo.metrics.frechet import (
     gaussian_stats,
 )
 from zoo.metrics.image import MSSSIM, PSNR, SSIM, ImageMetric, LPIPSMetric
+from zoo.metrics.registry import (
+    MetricBuild,
+    MetricInfo,
+    MetricKeys,
+    MetricTable,
+    build_metric_sets,
+    expand_metric_names,
+    list_metric_groups,
+    list_metric_modalities,
+    list_metrics,
+    metric_info,
+    register_metric,
+)
 
 #: Image metric keys, in the order tables print them.
-IMAGE_METRICS = ("psnr", "ssim", "ms_ssim", "lpips", "fid", "fd_efflite0")
+IMAGE_METRICS = MetricKeys("image")
 
 #: Metric labels by key (how tables and model cards name them).
-METRIC_LABELS = {
-    "psnr": "PSNR",
-    "ssim": "SSIM",
-    "ms_ssim": "MS-SSIM",
-    "lpips": "LPIPS-VGG",
-    "fid": "rFID",
-    "fd_efflite0": "FD-EffLite0",
-    "mel_distance": MelDistance.label,
-    "stft_distance": STFTDistance.label,
-    "si_sdr": SISDR.label,
-    "pesq": PESQ.label,
-    "stoi": STOI.label,
-    "dnsmos_ovrl": DNSMOSOverall.label,
-    "dnsmos_sig": DNSMOSSignal.label,
-    "dnsmos_bak": DNSMOSBackground.label,
-}
+METRIC_LABELS = MetricTable("label")
 
 #: Whether larger is better, by key.
-HIGHER_IS_BETTER = {
-    "psnr": True,
-    "ssim": True,
-    "ms_ssim": True,
-    "lpips": False,
-    "fid": False,
-    "fd_efflite0": False,
-    "mel_distance": False,
-    "stft_distance": False,
-    "si_sdr": True,
-    "pesq": True,
-    "stoi": True,
-    "dnsmos_ovrl": True,
-    "dnsmos_sig": True,
-    "dnsmos_bak": True,
-}
+HIGHER_IS_BETTER = MetricTable("higher_is_better")
+
+
+class _ByModality(Mapping[str, tuple[str, ...]]):
+    """``{modality: keys}`` over the registry's modalities (read-only, live)."""
+
+    def __init__(self, keys: Callable[[str], tuple[str, ...]]) -> None:
+        self._keys = keys
+
+    def __getitem__(self, modality: str) -> tuple[str, ...]:
+        if modality not in list_metric_modalities():
+            raise KeyError(modality)
+        return self._keys(modality)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list_metric_modalities())
+
+    def __len__(self) -> int:
+        return len(list_metric_modalities())
+
+
+#: Metric keys (and group shorthands) each modality accepts, for :func:`metric_modality`.
+METRIC_NAMES: Mapping[str, tuple[str, ...]] = _ByModality(
+    lambda m: (*list_metrics(m), *list_metric_groups(m))
+)
+
+#: Metrics computed when none are requested, per modality (ms_ssim is added by the runner when
+#: the images are large enough; DNSMOS, a neural network at ~1 s per clip on a CPU, is opt-in).
+DEFAULT_METRICS: Mapping[str, tuple[str, ...]] = _ByModality(
+    lambda m: tuple(list_metrics(m, default=True))
+)
 
 
 def create_image_metrics(
@@ -139,76 +157,7 @@ def create_image_metrics(
             FileNotFoundError saying how to provide them.
         quantize: round float inputs to 8 bits before measuring.
     """
-    weights = dict(weights or {})
-    unknown = sorted(set(weights) - {"fid", "lpips", "lpips_lin", "fd_efflite0"})
-    if unknown:
-        raise ValueError(
-            f"create_image_metrics: unknown weights {unknown}; use fid, lpips, lpips_lin, "
-            "fd_efflite0"
-        )
-    bad = [n for n in names if n not in IMAGE_METRICS]
-    if bad:
-        raise ValueError(
-            f"create_image_metrics: unknown image metrics {bad}; choose from {list(IMAGE_METRICS)}"
-        )
-    if len(set(names)) != len(names):
-        raise ValueError(f"create_image_metrics: duplicate metric names in {list(names)}")
-    if copies < 1:
-        raise ValueError(f"create_image_metrics: copies must be >= 1, got {copies}")
-    shared: dict[str, object] = {}
-    if "fid" in names:
-        shared["fid"] = InceptionV3Features(weights_path=weights.get("fid"))
-    if "fd_efflite0" in names:
-        shared["fd_efflite0"] = EffLite0Features(weights_path=weights.get("fd_efflite0"))
-    if "lpips" in names:
-        shared["lpips"] = LPIPSMetric(
-            backbone_weights_path=weights.get("lpips"),
-            lin_weights_path=weights.get("lpips_lin"),
-            quantize=quantize,
-        )
-    sets: list[dict[str, Metric]] = []
-    first: dict[str, Metric] = {}
-    for _ in range(copies):
-        metrics: dict[str, Metric] = {}
-        for name in names:
-            if name == "psnr":
-                metrics[name] = PSNR(quantize=quantize)
-            elif name == "ssim":
-                metrics[name] = SSIM(quantize=quantize)
-            elif name == "ms_ssim":
-                metrics[name] = MSSSIM(quantize=quantize)
-            elif name == "lpips":
-                metrics[name] = LPIPSMetric(quantize=quantize, share_network_of=shared["lpips"])
-            elif name == "fid":
-                metrics[name] = FID(extractor=shared["fid"], real_from=first.get(name))
-            else:
-                metrics[name] = FDEffLite0(
-                    extractor=shared["fd_efflite0"], real_from=first.get(name)
-                )
-        sets.append(metrics)
-        first = first or metrics
-    return sets
-
-
-#: ``modality -> builder(names, *, copies, weights, quantize[, sample_rate])``; the eval runners
-#: dispatch here.
-METRIC_BUILDERS: dict[str, Callable[..., list[dict[str, Metric]]]] = {
-    "image": create_image_metrics,
-    "audio": create_audio_metrics,
-}
-
-#: Metric keys (and shorthands) each builder accepts, for :func:`metric_modality`.
-METRIC_NAMES: dict[str, tuple[str, ...]] = {
-    "image": IMAGE_METRICS,
-    "audio": AUDIO_METRICS + tuple(AUDIO_METRIC_GROUPS),
-}
-
-#: Metrics computed when none are requested, per modality (ms_ssim is added by the runner when
-#: the images are large enough; DNSMOS, a neural network at ~1 s per clip on a CPU, is opt-in).
-DEFAULT_METRICS: dict[str, tuple[str, ...]] = {
-    "image": ("psnr", "ssim", "fd_efflite0"),
-    "audio": ("mel_distance", "stft_distance", "si_sdr", "pesq", "stoi"),
-}
+    return build_metric_sets("image", names, copies=copies, weights=weights, quantize=quantize)
 
 
 def metric_modality(names: Sequence[str]) -> str:
@@ -237,8 +186,9 @@ def create_metrics(
     quantize: bool = True,
     sample_rate: int | None = None,
 ) -> list[dict[str, Metric]]:
-    """Build metric sets for ``modality`` through :data:`METRIC_BUILDERS` (arguments as in
-    :func:`create_image_metrics`; ``sample_rate`` is the clips' rate, for audio metrics only).
+    """Build ``copies`` metric sets ``{key: metric}`` of ``modality``'s registered metrics
+    ``names`` (arguments as in :func:`create_image_metrics`; ``sample_rate`` is the clips' rate,
+    for the metrics that take one, e.g. audio's).
 
     ``create_metrics(names, ...)`` (a list first, no modality) infers the modality from the names.
     """
@@ -249,21 +199,25 @@ def create_metrics(
         modality = metric_modality(names)
     if names is None:
         raise TypeError(f"create_metrics({modality!r}): missing the metric names")
-    if modality not in METRIC_BUILDERS:
+    if modality not in list_metric_modalities():
         raise ValueError(
             f"create_metrics: no metrics registered for modality {modality!r} (have "
-            f"{sorted(METRIC_BUILDERS)})"
+            f"{sorted(list_metric_modalities())})"
         )
-    options: dict[str, int] = {}
     if sample_rate is not None:
-        if modality != "audio":
+        takes = [m for m in list_metric_modalities() if _takes_option(m, "sample_rate")]
+        if modality not in takes:
             raise ValueError(
-                f"create_metrics: sample_rate applies to audio metrics, not {modality!r}"
+                f"create_metrics: sample_rate applies to {', '.join(takes)} metrics, not "
+                f"{modality!r}"
             )
-        options["sample_rate"] = sample_rate
-    return METRIC_BUILDERS[modality](
-        names, copies=copies, weights=weights, quantize=quantize, **options
+    return build_metric_sets(
+        modality, names, copies=copies, weights=weights, quantize=quantize, sample_rate=sample_rate
     )
+
+
+def _takes_option(modality: str, option: str) -> bool:
+    return any(option in metric_info(k).options for k in list_metrics(modality))
 
 
 __all__ = [
@@ -273,10 +227,13 @@ __all__ = [
     "FID",
     "HIGHER_IS_BETTER",
     "IMAGE_METRICS",
-    "METRIC_BUILDERS",
     "METRIC_LABELS",
     "METRIC_NAMES",
     "MSSSIM",
+    "MetricBuild",
+    "MetricInfo",
+    "MetricKeys",
+    "MetricTable",
     "NO_REFERENCE_METRICS",
     "PESQ",
     "PSNR",
@@ -301,11 +258,18 @@ __all__ = [
     "audio_code_bits",
     "bits_per_image",
     "bits_per_pixel",
+    "build_metric_sets",
     "create_audio_metrics",
     "create_image_metrics",
     "create_metrics",
     "expand_audio_metric_names",
+    "expand_metric_names",
     "frechet_distance",
     "gaussian_stats",
+    "list_metric_groups",
+    "list_metric_modalities",
+    "list_metrics",
+    "metric_info",
     "metric_modality",
+    "register_metric",
 ]

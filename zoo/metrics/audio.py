@@ -53,6 +53,17 @@ from zoo.losses.spectral import (
     check_audio_pair,
 )
 from zoo.metrics._utils import MeanMetric, sha256_file
+from zoo.metrics.registry import (
+    MetricBuild,
+    MetricKeys,
+    build_metric_sets,
+    expand_metric_names,
+    list_metric_groups,
+    register_metric,
+)
+
+#: The clips' rate when ``create_metrics`` is given none.
+DEFAULT_SAMPLE_RATE = 24000
 
 #: A reference whose peak stays below one 16-bit quantization step is digital silence.
 SILENCE_PEAK = 2.0**-15
@@ -75,12 +86,23 @@ def resample_numpy(x: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
 class AudioMetric(MeanMetric):
     """Base of the audio metrics: the mean over clips (and channels) of a per-clip value.
 
-    Subclasses set ``key``, ``label``, ``higher_is_better`` and implement :meth:`per_clip`;
-    ``needs_reference_signal`` makes a silent reference an error (the metric is undefined).
+    Subclasses set ``key``, ``label``, ``higher_is_better``, ``order`` (table position) and
+    implement :meth:`per_clip`; ``needs_reference_signal`` makes a silent reference an error (the
+    metric is undefined); :func:`~zoo.metrics.registry.register_metric` lists them.
     """
 
+    modality: ClassVar[str] = "audio"
+    #: ``create_metrics`` keywords the metric reads: its constructor takes ``sample_rate``.
+    options: ClassVar[tuple[str, ...]] = ("sample_rate",)
     #: Raise on silent references (True for SI-SDR, PESQ, STOI).
     needs_reference_signal: ClassVar[bool] = False
+
+    @classmethod
+    def create(cls, build: MetricBuild) -> AudioMetric:
+        """One instance for one metric set of :func:`zoo.metrics.create_metrics`."""
+        if "sample_rate" not in cls.options:  # rate-independent
+            return cls()
+        return cls(sample_rate=build.sample_rate or DEFAULT_SAMPLE_RATE)
 
     @property
     def min_samples(self) -> int:
@@ -132,6 +154,7 @@ class AudioMetric(MeanMetric):
         self._add(values)
 
 
+@register_metric
 class MelDistance(AudioMetric):
     """Multi-resolution log-mel L1 distance per clip, averaged (0 for identical audio).
 
@@ -143,6 +166,8 @@ class MelDistance(AudioMetric):
     key = "mel_distance"
     label = "Mel distance"
     higher_is_better = False
+    order = 10
+    default = True
 
     def __init__(
         self,
@@ -178,6 +203,7 @@ class MelDistance(AudioMetric):
         }
 
 
+@register_metric
 class STFTDistance(AudioMetric):
     """Multi-resolution STFT distance (spectral convergence + log-magnitude L1) per clip.
 
@@ -188,6 +214,9 @@ class STFTDistance(AudioMetric):
     key = "stft_distance"
     label = "MR-STFT distance"
     higher_is_better = False
+    order = 20
+    default = True
+    options = ()
 
     def __init__(self, *, n_ffts: Sequence[int] = (512, 1024, 2048)) -> None:
         super().__init__()
@@ -228,12 +257,16 @@ def si_sdr(preds: Tensor, target: Tensor, *, eps: float = 1e-12) -> Tensor:
     return 10.0 * torch.log10(((projection**2).sum(-1) + eps) / ((noise**2).sum(-1) + eps))
 
 
+@register_metric
 class SISDR(AudioMetric):
     """Scale-invariant signal-to-distortion ratio in dB, per clip and channel, averaged."""
 
     key = "si_sdr"
     label = "SI-SDR"
     higher_is_better = True
+    order = 30
+    default = True
+    options = ()
     needs_reference_signal = True
 
     def per_clip(self, preds: Tensor, target: Tensor) -> Tensor:
@@ -252,6 +285,7 @@ def _channels(x: Tensor) -> list[np.ndarray]:
     return list(x.detach().double().cpu().reshape(-1, x.shape[-1]).numpy())
 
 
+@register_metric
 class PESQ(AudioMetric):
     """Wideband PESQ (ITU-T P.862.2, MOS-LQO) per clip and channel, averaged.
 
@@ -266,6 +300,8 @@ class PESQ(AudioMetric):
     key = "pesq"
     label = "PESQ-WB"
     higher_is_better = True
+    order = 40
+    default = True
     needs_reference_signal = True
     #: The rate P.862.2 is defined at.
     pesq_rate: ClassVar[int] = 16000
@@ -328,6 +364,7 @@ class PESQ(AudioMetric):
         }
 
 
+@register_metric
 class STOI(AudioMetric):
     """Short-time objective intelligibility (0 to 1) per clip and channel, averaged.
 
@@ -343,6 +380,8 @@ class STOI(AudioMetric):
     key = "stoi"
     label = "STOI"
     higher_is_better = True
+    order = 50
+    default = True
     needs_reference_signal = True
 
     def __init__(self, *, sample_rate: int = 24000, extended: bool = False) -> None:
@@ -467,8 +506,19 @@ class _DNSMOSMetric(AudioMetric):
     """One DNSMOS P.835 score of the reconstructions (no reference), per clip and channel."""
 
     higher_is_better = True
+    needs_reference = False
+    group = "dnsmos"
     #: The speechmos output this metric averages.
     output: ClassVar[str] = ""
+
+    @classmethod
+    def create(cls, build: MetricBuild) -> _DNSMOSMetric:
+        """One instance for one metric set: the set's DNSMOS metrics share one scorer, so
+        OVRL/SIG/BAK come from one model run per batch."""
+        scorer = build.per_set.get("dnsmos")
+        if scorer is None:
+            scorer = build.per_set["dnsmos"] = DNSMOSScorer()
+        return cls(sample_rate=build.sample_rate or DEFAULT_SAMPLE_RATE, scorer=scorer)
 
     def __init__(self, *, sample_rate: int = 24000, scorer: DNSMOSScorer | None = None) -> None:
         super().__init__()
@@ -491,56 +541,47 @@ class _DNSMOSMetric(AudioMetric):
         }
 
 
+@register_metric
 class DNSMOSOverall(_DNSMOSMetric):
     """DNSMOS P.835 overall quality (OVRL, MOS 1-5) of the reconstructions."""
 
     key = "dnsmos_ovrl"
     label = "DNSMOS OVRL"
+    order = 60
     output = "ovrl_mos"
 
 
+@register_metric
 class DNSMOSSignal(_DNSMOSMetric):
     """DNSMOS P.835 speech signal quality (SIG, MOS 1-5) of the reconstructions."""
 
     key = "dnsmos_sig"
     label = "DNSMOS SIG"
+    order = 70
     output = "sig_mos"
 
 
+@register_metric
 class DNSMOSBackground(_DNSMOSMetric):
     """DNSMOS P.835 background quality (BAK, MOS 1-5) of the reconstructions."""
 
     key = "dnsmos_bak"
     label = "DNSMOS BAK"
+    order = 80
     output = "bak_mos"
 
 
-#: Audio metric keys, in the order tables print them.
-AUDIO_METRICS = (
-    "mel_distance",
-    "stft_distance",
-    "si_sdr",
-    "pesq",
-    "stoi",
-    "dnsmos_ovrl",
-    "dnsmos_sig",
-    "dnsmos_bak",
-)
+#: Audio metric keys, in the order tables print them (a live view of the registry).
+AUDIO_METRICS = MetricKeys("audio")
 #: Shorthands accepted in metric lists.
-AUDIO_METRIC_GROUPS = {"dnsmos": ("dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak")}
+AUDIO_METRIC_GROUPS = list_metric_groups("audio")
 #: The metrics that need no reference (they score the reconstruction alone).
-NO_REFERENCE_METRICS = ("dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak")
-_CLASSES: dict[str, type[AudioMetric]] = {
-    c.key: c for c in (MelDistance, STFTDistance, SISDR, PESQ, STOI)
-} | {c.key: c for c in (DNSMOSOverall, DNSMOSSignal, DNSMOSBackground)}
+NO_REFERENCE_METRICS = MetricKeys("audio", needs_reference=False)
 
 
 def expand_audio_metric_names(names: Sequence[str]) -> list[str]:
     """Metric keys with shorthands (``"dnsmos"``) replaced by their members."""
-    out: list[str] = []
-    for n in names:
-        out += list(AUDIO_METRIC_GROUPS.get(n, (n,)))
-    return out
+    return expand_metric_names(names, "audio")
 
 
 def create_audio_metrics(
@@ -549,10 +590,9 @@ def create_audio_metrics(
     copies: int = 1,
     weights: Mapping[str, str | None] | None = None,
     quantize: bool = True,
-    sample_rate: int = 24000,
+    sample_rate: int = DEFAULT_SAMPLE_RATE,
 ) -> list[dict[str, Metric]]:
-    """``copies`` sets of audio metrics ``{key: metric}`` (the signature of
-    :func:`zoo.metrics.create_image_metrics`, so it can sit in ``METRIC_BUILDERS``).
+    """``copies`` sets of audio metrics ``{key: metric}``: ``create_metrics("audio", ...)``.
 
     Args:
         names: metric keys from :data:`AUDIO_METRICS`, or ``"dnsmos"`` for its three scores.
@@ -562,45 +602,14 @@ def create_audio_metrics(
         quantize: ignored (audio is measured in float); accepted for the common signature.
         sample_rate: of the clips (mel filterbanks; PESQ and DNSMOS resample to 16 kHz from it).
     """
-    del quantize  # float audio has no 8-bit round trip
-    if weights and any(v is not None for v in weights.values()):
-        raise ValueError(
-            f"create_audio_metrics: audio metrics take no weights, got {dict(weights)}"
-        )
-    names = expand_audio_metric_names(names)
-    bad = [n for n in names if n not in AUDIO_METRICS]
-    if bad:
-        raise ValueError(
-            f"create_audio_metrics: unknown audio metrics {bad}; choose from "
-            f"{list(AUDIO_METRICS)} or 'dnsmos'"
-        )
-    if len(set(names)) != len(names):
-        raise ValueError(f"create_audio_metrics: duplicate metric names in {list(names)}")
-    if copies < 1:
-        raise ValueError(f"create_audio_metrics: copies must be >= 1, got {copies}")
-    if isinstance(sample_rate, bool) or not isinstance(sample_rate, int) or sample_rate < 1:
-        raise ValueError(
-            f"create_audio_metrics: sample_rate must be a positive int, got {sample_rate!r}"
-        )
-    sets: list[dict[str, Metric]] = []
-    for _ in range(copies):
-        # One DNSMOS scorer per set: its OVRL/SIG/BAK metrics share each batch's model run.
-        scorer = DNSMOSScorer() if any(n in NO_REFERENCE_METRICS for n in names) else None
-        metrics: dict[str, Metric] = {}
-        for name in names:
-            cls = _CLASSES[name]
-            if name in NO_REFERENCE_METRICS:
-                metrics[name] = cls(sample_rate=sample_rate, scorer=scorer)
-            elif name in ("stft_distance", "si_sdr"):  # rate-independent
-                metrics[name] = cls()
-            else:
-                metrics[name] = cls(sample_rate=sample_rate)
-        sets.append(metrics)
-    return sets
+    return build_metric_sets(
+        "audio", names, copies=copies, weights=weights, quantize=quantize, sample_rate=sample_rate
+    )
 
 
 __all__ = [
     "AUDIO_METRICS",
+    "DEFAULT_SAMPLE_RATE",
     "AUDIO_METRIC_GROUPS",
     "NO_REFERENCE_METRICS",
     "PESQ",

@@ -38,6 +38,7 @@ from zoo.metrics._utils import (
     to_uint8,
     torch_hub_checkpoint,
 )
+from zoo.metrics.registry import MetricBuild, register_metric
 
 
 # --------------------------------------------------------------------------- the distance
@@ -316,9 +317,16 @@ class FrechetDistance(Metric):
             statistics) this one compares against, e.g. one metric per token count or codec
             setting against one reference set. It then holds no real statistics of its own and
             the factorisation of the reference covariance is computed once for all of them.
+
+    Registered subclasses set ``key``, ``label``, ``order``, ``extractor_class`` and
+    ``weight_names`` (the one ``create_metrics(weights=...)`` entry of the extractor's weights).
     """
 
+    modality: ClassVar[str] = "image"
     higher_is_better: ClassVar[bool] = False
+    #: The feature network :meth:`create` builds (once per ``create_metrics`` call).
+    extractor_class: ClassVar[type[FeatureExtractor]]
+    weight_names: ClassVar[tuple[str, ...]] = ()
     is_differentiable: ClassVar[bool] = False
     full_state_update: ClassVar[bool] = False
 
@@ -352,6 +360,17 @@ class FrechetDistance(Metric):
             self.add_state(f"{side}_n", torch.tensor(0.0, dtype=torch.float64), "sum")
             self.add_state(f"{side}_sum", torch.zeros(d, dtype=torch.float64), "sum")
             self.add_state(f"{side}_outer", torch.zeros(d, d, dtype=torch.float64), "sum")
+
+    @classmethod
+    def create(cls, build: MetricBuild) -> FrechetDistance:
+        """One instance for one metric set of :func:`zoo.metrics.create_metrics`: every set shares
+        one feature network, and sets 2.. compare against the originals of the first set."""
+        extractor = build.shared.get(cls.key)
+        if extractor is None:
+            extractor = build.shared[cls.key] = cls.extractor_class(
+                weights_path=build.weights.get(cls.weight_names[0])
+            )
+        return cls(extractor=extractor, real_from=build.first.get(cls.key))
 
     @torch.no_grad()
     def extract(self, x: Tensor) -> Tensor:
@@ -458,6 +477,7 @@ class FrechetDistance(Metric):
         }
 
 
+@register_metric
 class FID(FrechetDistance):
     """Reconstruction FID (rFID): Fréchet distance on the FID Inception-v3 pool3 features.
 
@@ -466,6 +486,12 @@ class FID(FrechetDistance):
         extractor: an existing :class:`InceptionV3Features` to share instead.
         real_from: compare against the originals of this metric (see :class:`FrechetDistance`).
     """
+
+    key: ClassVar[str] = "fid"
+    label: ClassVar[str] = "rFID"
+    order: ClassVar[int] = 50
+    extractor_class = InceptionV3Features
+    weight_names = ("fid",)
 
     def __init__(
         self,
@@ -476,12 +502,13 @@ class FID(FrechetDistance):
     ) -> None:
         super().__init__(
             extractor=extractor or InceptionV3Features(weights_path=weights_path),
-            key="fid",
-            label="rFID",
+            key=self.key,
+            label=self.label,
             real_from=real_from,
         )
 
 
+@register_metric
 class FDEffLite0(FrechetDistance):
     """Fréchet distance on EfficientNet-Lite0 features, labelled "FD-EffLite0" (never FID).
 
@@ -490,6 +517,13 @@ class FDEffLite0(FrechetDistance):
         extractor: an existing :class:`EffLite0Features` to share instead.
         real_from: compare against the originals of this metric (see :class:`FrechetDistance`).
     """
+
+    key: ClassVar[str] = "fd_efflite0"
+    label: ClassVar[str] = "FD-EffLite0"
+    order: ClassVar[int] = 60
+    default: ClassVar[bool] = True
+    extractor_class = EffLite0Features
+    weight_names = ("fd_efflite0",)
 
     def __init__(
         self,
@@ -500,7 +534,7 @@ class FDEffLite0(FrechetDistance):
     ) -> None:
         super().__init__(
             extractor=extractor or EffLite0Features(weights_path=weights_path),
-            key="fd_efflite0",
-            label="FD-EffLite0",
+            key=self.key,
+            label=self.label,
             real_from=real_from,
         )

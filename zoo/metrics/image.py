@@ -37,6 +37,7 @@ from zoo.metrics._utils import (
     to_uint8,
     torch_hub_checkpoint,
 )
+from zoo.metrics.registry import MetricBuild, register_metric
 
 _SSIM_SIGMA = 1.5
 _SSIM_KERNEL = 11  # int(3.5 * sigma + 0.5) * 2 + 1, the window torchmetrics and scikit-image use
@@ -78,17 +79,25 @@ def ssim_per_image(preds: Tensor, target: Tensor, data_range: float = 255.0) -> 
 class ImageMetric(MeanMetric):
     """Base of the full-reference image metrics: the mean over images of a per-image value.
 
-    Subclasses set ``key`` (machine name), ``label`` (how tables print it), ``higher_is_better``
-    and implement :meth:`per_image` on float64 pixel values in [0, 255] (or override
-    :meth:`update`).
+    Subclasses set ``key`` (machine name), ``label`` (how tables print it), ``higher_is_better``,
+    ``order`` (table position) and implement :meth:`per_image` on float64 pixel values in
+    [0, 255] (or override :meth:`update`); :func:`~zoo.metrics.registry.register_metric` lists
+    them.
 
     Args:
         quantize: round float inputs to 8 bits before measuring (the PNG round trip).
     """
 
+    modality: ClassVar[str] = "image"
+
     def __init__(self, *, quantize: bool = True) -> None:
         super().__init__()
         self.quantize = bool(quantize)
+
+    @classmethod
+    def create(cls, build: MetricBuild) -> ImageMetric:
+        """One instance for one metric set of :func:`zoo.metrics.create_metrics`."""
+        return cls(quantize=build.quantize)
 
     def per_image(self, preds: Tensor, target: Tensor) -> Tensor:  # pragma: no cover - abstract
         """Metric values ``(B,)`` of pixel values ``(B, 3, H, W)`` float64 in [0, 255]."""
@@ -112,6 +121,7 @@ class ImageMetric(MeanMetric):
         }
 
 
+@register_metric
 class PSNR(ImageMetric):
     """Peak signal-to-noise ratio in dB, per image then averaged (data range 255).
 
@@ -121,6 +131,8 @@ class PSNR(ImageMetric):
     key = "psnr"
     label = "PSNR"
     higher_is_better = True
+    order = 10
+    default = True
 
     def per_image(self, preds: Tensor, target: Tensor) -> Tensor:
         mse = (preds - target).pow(2).flatten(1).mean(1)
@@ -130,12 +142,15 @@ class PSNR(ImageMetric):
         return {**super().describe(), "data_range": 255, "reduction": "mean of per-image PSNR"}
 
 
+@register_metric
 class SSIM(ImageMetric):
     """Structural similarity (Wang et al. 2004) per image, averaged; see the module docstring."""
 
     key = "ssim"
     label = "SSIM"
     higher_is_better = True
+    order = 20
+    default = True
 
     def per_image(self, preds: Tensor, target: Tensor) -> Tensor:
         h, w = preds.shape[-2:]
@@ -159,6 +174,7 @@ class SSIM(ImageMetric):
         }
 
 
+@register_metric
 class MSSSIM(ImageMetric):
     """Multi-scale SSIM (Wang et al. 2003) per image, averaged (torchmetrics implementation).
 
@@ -168,6 +184,7 @@ class MSSSIM(ImageMetric):
     key = "ms_ssim"
     label = "MS-SSIM"
     higher_is_better = True
+    order = 30
     min_size: ClassVar[int] = (_SSIM_KERNEL - 1) * (len(_MS_SSIM_BETAS) - 1) ** 2 + 1
 
     def per_image(self, preds: Tensor, target: Tensor) -> Tensor:
@@ -227,6 +244,7 @@ def lpips_lin_weights_default() -> Path:
     return Path(tm_lpips.__file__).parent / "lpips_models" / "vgg.pth"
 
 
+@register_metric
 class LPIPSMetric(ImageMetric):
     """LPIPS v0.1 (VGG-16), per image then averaged; lower is more similar.
 
@@ -245,6 +263,8 @@ class LPIPSMetric(ImageMetric):
     key = "lpips"
     label = "LPIPS-VGG"
     higher_is_better = False
+    order = 40
+    weight_names = ("lpips", "lpips_lin")
 
     def __init__(
         self,
@@ -282,6 +302,19 @@ class LPIPSMetric(ImageMetric):
         self.lin_weights_path = str(lin)
         self.net = LPIPS(vgg_weights_path=str(backbone), lin_weights_path=str(lin))
         self._hashes = {"backbone": sha256_file(backbone), "lin": sha256_file(lin)}
+
+    @classmethod
+    def create(cls, build: MetricBuild) -> LPIPSMetric:
+        """Every set's LPIPS shares one network, loaded from ``build.weights["lpips"]`` (VGG-16
+        backbone) and ``build.weights["lpips_lin"]`` (the LPIPS heads)."""
+        net = build.shared.get("lpips")
+        if net is None:
+            net = build.shared["lpips"] = cls(
+                backbone_weights_path=build.weights.get("lpips"),
+                lin_weights_path=build.weights.get("lpips_lin"),
+                quantize=build.quantize,
+            )
+        return cls(quantize=build.quantize, share_network_of=net)
 
     def update(self, preds: Tensor, target: Tensor) -> None:
         check_image_pair(type(self).__name__, preds, target)
