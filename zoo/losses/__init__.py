@@ -23,8 +23,9 @@ from zoo.losses.perceptual import (
     EffLite0PerceptualLoss,
     create_perceptual_loss,
 )
-from zoo.losses.reconstruction import RECONSTRUCTION_LOSSES, psnr, reconstruction_loss
+from zoo.losses.reconstruction import RECONSTRUCTION_LOSSES, reconstruction_loss
 from zoo.losses.spectral import MultiResolutionMelLoss, MultiResolutionSTFTLoss
+from zoo.metrics.functional import psnr  # moved to zoo.metrics; re-exported until issue 12 ends
 
 __all__ = [
     "GAN_LOSSES",

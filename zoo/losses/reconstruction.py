@@ -6,7 +6,6 @@ the loss is the mean over every element, so its scale does not depend on resolut
 
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -37,16 +36,3 @@ def reconstruction_loss(x_hat: Tensor, x: Tensor, *, kind: str = "l1") -> Tensor
         return F.l1_loss(x_hat, x)
     return F.mse_loss(x_hat, x)
 
-
-def psnr(
-    x_hat: Tensor, x: Tensor, *, value_range: tuple[float, float] = (-1.0, 1.0), eps: float = 1e-10
-) -> Tensor:
-    """Per-item PSNR in dB, shape ``(B,)``, for inputs ``(B, ...)`` with values in ``value_range``.
-
-    With the project's [-1, 1] images this equals the usual PSNR of the same images on [0, 1].
-    ``x_hat`` is clamped to ``value_range`` first, as saving it as an image would do.
-    """
-    lo, hi = value_range
-    x_hat = x_hat.detach().float().clamp(lo, hi)
-    mse = (x_hat - x.detach().float()).pow(2).flatten(1).mean(1)
-    return 10 * torch.log10((hi - lo) ** 2 / (mse + eps))

@@ -81,6 +81,7 @@ from zoo.metrics.frechet import (
     frechet_distance,
     gaussian_stats,
 )
+from zoo.metrics.functional import psnr
 from zoo.metrics.image import MSSSIM, PSNR, SSIM, ImageMetric, LPIPSMetric
 from zoo.metrics.registry import (
     MetricBuild,
@@ -271,5 +272,6 @@ __all__ = [
     "list_metrics",
     "metric_info",
     "metric_modality",
+    "psnr",
     "register_metric",
 ]
