@@ -12,6 +12,7 @@ Multi-GPU / multi-node: compose ``configs/trainer/ddp.yaml`` (or fsdp.yaml, bf16
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from lightning.pytorch.cli import LightningCLI
 from zoo._io import OutputPathError, check_output_paths, refuse_urls
 from zoo.training import AudioDataModule, ImageDataModule, TokenizerModule  # noqa: F401
 from zoo.training.export import EXPORT_FILES
+from zoo.training.recipes import legacy_recipe_error
 
 
 class TokenizerCLI(LightningCLI):
@@ -77,6 +79,9 @@ class TokenizerCLI(LightningCLI):
 
 def cli_main(args: list[str] | None = None, *, run: bool = True) -> TokenizerCLI:
     """Build the CLI (``run=False`` only parses and instantiates, as the config tests do)."""
+    error = legacy_recipe_error(sys.argv[1:] if args is None else args)
+    if error:
+        raise SystemExit(error)
     return TokenizerCLI(
         TokenizerModule,
         LightningDataModule,

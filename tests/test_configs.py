@@ -52,7 +52,7 @@ def test_recipe_parses_and_instantiates(recipe, capsys):
     for key in ("crop_size", "sample_rate"):
         if key in data["init_args"]:
             assert cli.datamodule.hparams[key] == data["init_args"][key]
-    if cli.model.is_audio:  # data and model agree on the rate
+    if cli.model.modality.name == "audio":  # data and model agree on the rate
         assert cli.datamodule.sample_rate == cli.model.tokenizer.sample_rate
     # A checkpoint callback that keeps last.ckpt, so `--ckpt_path last` resumes.
     assert any(getattr(cb, "save_last", False) for cb in cli.trainer.callbacks)
@@ -71,10 +71,16 @@ def test_trainer_config_composes_with_recipe(recipe, trainer_cfg, capsys):
                 assert got["init_args"][k] == v
         else:
             assert got == value, key
-    # The recipe's model survives composition.
-    assert (
-        resolved["model"]["tokenizer"] == yaml.safe_load(recipe.read_text())["model"]["tokenizer"]
-    )
+    # The recipe's model survives composition; a trainer config's model settings (fsdp.yaml:
+    # adversarial.adaptive_weight) merge into the recipe's sections field by field.
+    model = yaml.safe_load(recipe.read_text())["model"]
+    assert resolved["model"]["tokenizer"] == model["tokenizer"]
+    for section, values in own.get("model", {}).items():
+        for key, value in values.items():
+            assert resolved["model"][section][key] == value, (section, key)
+        for key, value in (model.get(section) or {}).items():
+            if key not in values:
+                assert resolved["model"][section][key] == value, (section, key)
 
 
 @pytest.mark.parametrize("trainer_cfg", ["cpu_smoke", "bf16"])

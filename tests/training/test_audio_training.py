@@ -62,16 +62,23 @@ def test_audio_recipe_fast_dev_run(recipe, tmp_path, monkeypatch):
     family = cfg["model"]["tokenizer"].split("_")[0]
     model = cfg["model"]
     tokenizer_args = {**model.get("tokenizer_args", {}), **TINY[family]}
-    names = model.get("discriminator", [])
+    adv = model.get("adversarial", {})
+    names = adv.get("discriminators", [])
     names = [names] if isinstance(names, str) else list(names)
+    # Tiny mel resolutions for 0.25 s clips; the mel loss keeps the recipe's weight (0: only
+    # reported at validation, as every audio run does).
+    losses = dict(model.get("criterion", {}).get("losses") or {"l1": 1.0, "mel": 1.0})
+    mel = losses.get("mel", 0.0)
+    mel_weight = mel.get("weight", 1.0) if isinstance(mel, dict) else mel
+    losses["mel"] = {"weight": mel_weight, "n_ffts": [128, 256], "n_mels": [16, 32]}
     args = [
         "fit",
         "--config", str(recipe),
         "--config", str(ROOT / "configs" / "trainer" / "cpu_smoke.yaml"),
         "--model.tokenizer_args", json.dumps(tokenizer_args),
-        "--model.discriminator_args", json.dumps({n: TINY_DISC[n] for n in names}),
-        "--model.disc_start", "0",  # exercise the adversarial step too
-        "--model.spectral_args", json.dumps({"mel": {"n_ffts": [128, 256], "n_mels": [16, 32]}}),
+        "--model.adversarial.args", json.dumps({n: TINY_DISC[n] for n in names}),
+        "--model.adversarial.start", "0",  # exercise the adversarial step too
+        "--model.criterion.losses", json.dumps(losses),
         "--data.train_dir", str(AUDIO),
         "--data.val_dir", str(AUDIO),
         "--data.clip_seconds", "0.25",
@@ -79,32 +86,37 @@ def test_audio_recipe_fast_dev_run(recipe, tmp_path, monkeypatch):
     ]  # fmt: skip
     cli = load_train_module().cli_main(args)
     m = cli.model
-    assert m.is_audio and m.tokenizer.architecture == model["tokenizer"]
+    assert m.modality.name == "audio" and m.tokenizer.architecture == model["tokenizer"]
     # fast_dev_run=2 caps optimizer steps at 2: one adversarial batch (generator +
     # discriminator step) or two reconstruction-only batches.
-    adversarial = model.get("disc_weight", 0) > 0
+    adversarial = adv.get("weight", 0.1) > 0
     assert int(m.step_count) == (1 if adversarial else 2)
     assert cli.trainer.global_step == 2
     assert isinstance(cli.datamodule, AudioDataModule)
     assert not (tmp_path / "runs").exists()
 
 
-def _tiny_module(**overrides):
+TINY_MEL = {"n_ffts": [128, 256], "n_mels": [16, 32]}
+
+
+def _tiny_module(**sections):
+    """Tiny seanet module; ``sections`` update the spec mappings or replace other arguments."""
     args = dict(
         tokenizer="seanet_test",
-        perceptual_loss="auto",
-        warmup_steps=1,
-        recon_weight=0.1,
-        discriminator=["mpd", "msstft"],
-        discriminator_args={"mpd": TINY_DISC["mpd"], "msstft": TINY_DISC["msstft"]},
-        spectral_args={"mel": {"n_ffts": [128, 256], "n_mels": [16, 32]}},
-        disc_weight=1.0,
-        feature_matching_weight=2.0,
-        adaptive_disc_weight=False,
-        ema_decay=None,
-        log_images=2,
+        criterion={"losses": {"l1": 0.1, "mel": {"weight": 1.0, **TINY_MEL}}},
+        adversarial={
+            "weight": 1.0,
+            "discriminators": ["mpd", "msstft"],
+            "args": {"mpd": TINY_DISC["mpd"], "msstft": TINY_DISC["msstft"]},
+            "feature_matching_weight": 2.0,
+            "adaptive_weight": False,
+        },
+        optimizer={"warmup_steps": 1},
+        ema={"decay": None},
+        validation={"log_examples": 2},
     )
-    args.update(overrides)
+    for key, value in sections.items():
+        args[key] = {**args[key], **value} if isinstance(args.get(key), dict) else value
     return TokenizerModule(**args)
 
 
@@ -118,23 +130,32 @@ def _data(**overrides):
 
 
 def test_audio_defaults_pick_audio_losses():
-    m = _tiny_module(discriminator="auto", discriminator_args=None)
-    assert m.perceptual is None and m.mel_weight == 1.0 and m.mel_loss is not None
+    m = _tiny_module(criterion={"losses": None}, adversarial={"discriminators": "auto", "args": {}})
+    assert set(m.criterion.terms) == {"l1", "mel"} and m.criterion.weights["mel"] == 1.0
     assert set(m.discriminator.discriminators) == {"mpd", "msstft"}
-    assert m.eval_num_codebooks == [1, 3, 4]  # seanet_test: 4 codebooks
+    assert m.validation_rates == [1, 3, 4]  # seanet_test: 4 codebooks
+    # Without mel in the criterion, validation still reports it (at weight 0).
+    m = _tiny_module(criterion={"losses": {"l1": 1.0}})
+    assert m.criterion.weights == {"mel": 0.0, "l1": 1.0}
 
 
 def test_image_losses_on_an_audio_tokenizer_are_rejected():
-    with pytest.raises(ValueError, match="image loss"):
-        _tiny_module(perceptual_loss="efflite0")
+    with pytest.raises(ValueError, match="'efflite0' is an image loss"):
+        _tiny_module(criterion={"losses": {"l1": 1.0, "efflite0": 1.0}})
     with pytest.raises(ValueError, match="features"):
-        TokenizerModule(tokenizer="vqgan_test", perceptual_loss=None, feature_matching_weight=1.0)
-    with pytest.raises(ValueError, match="audio losses"):
-        TokenizerModule(tokenizer="vqgan_test", perceptual_loss=None, mel_weight=1.0)
+        TokenizerModule(
+            tokenizer="vqgan_test",
+            criterion={"losses": {"l1": 1.0}},
+            adversarial={"feature_matching_weight": 1.0},
+        )
+    with pytest.raises(ValueError, match="'mel' is an audio loss"):
+        TokenizerModule(tokenizer="vqgan_test", criterion={"losses": {"l1": 1.0, "mel": 1.0}})
+    with pytest.raises(ValueError, match="'mpd' is an audio discriminator"):
+        TokenizerModule(tokenizer="vqgan_test", adversarial={"discriminators": ["mpd"]})
     with pytest.raises(ValueError, match="unknown discriminator"):
-        _tiny_module(discriminator=["mpd", "wavenet"])
-    with pytest.raises(ValueError, match="eval_num_codebooks"):
-        _tiny_module(eval_num_codebooks=[7])
+        _tiny_module(adversarial={"discriminators": ["mpd", "wavenet"]})
+    with pytest.raises(ValueError, match=r"validation rates \(codebook counts\) \[7\]"):
+        _tiny_module(validation={"rates": [7]})
 
 
 def test_adversarial_audio_training_updates_generator_and_discriminators(tmp_path):
@@ -164,7 +185,9 @@ def test_adversarial_audio_training_updates_generator_and_discriminators(tmp_pat
 def test_more_codebooks_reconstruct_better_after_training(tmp_path):
     """A short real-speech run: the validation mel distance falls with bitrate."""
     torch.manual_seed(0)
-    m = _tiny_module(disc_weight=0.0, feature_matching_weight=0.0, lr=3e-3)
+    m = _tiny_module(
+        adversarial={"weight": 0.0, "feature_matching_weight": 0.0}, optimizer={"lr": 3e-3}
+    )
     trainer = pl.Trainer(
         accelerator="cpu", max_steps=30, logger=False, limit_val_batches=0,
         enable_progress_bar=False, enable_checkpointing=False, enable_model_summary=False,
@@ -180,7 +203,7 @@ def test_more_codebooks_reconstruct_better_after_training(tmp_path):
 
 
 def test_data_rate_must_match_the_tokenizer(tmp_path):
-    m = _tiny_module(disc_weight=0.0, feature_matching_weight=0.0)
+    m = _tiny_module(adversarial={"weight": 0.0, "feature_matching_weight": 0.0})
     trainer = pl.Trainer(accelerator="cpu", max_steps=1, logger=False, enable_progress_bar=False,
                          enable_checkpointing=False, default_root_dir=tmp_path)  # fmt: skip
     with pytest.raises(ValueError, match="sample_rate=16000 differs"):

@@ -32,9 +32,17 @@ def _trainer(tmp_path, **kwargs):
     return pl.Trainer(**args)
 
 
-def _module(**overrides):
-    args = dict(TINY_VQGAN, perceptual_loss=None, disc_layers=2, disc_channels=8, warmup_steps=1)
-    args.update(overrides)
+def _module(**sections):
+    """Tiny VQGAN module: L1 only, a 2-layer 8-channel PatchGAN, 1 warmup step; ``sections``
+    update the spec mappings (``adversarial={"start": 2}``) or replace other arguments."""
+    args = dict(
+        TINY_VQGAN,
+        criterion={"losses": {"l1": 1.0}},
+        adversarial={"args": {"patchgan": {"num_layers": 2, "channels": 8}}},
+        optimizer={"warmup_steps": 1},
+    )
+    for key, value in sections.items():
+        args[key] = {**args[key], **value} if isinstance(args.get(key), dict) else value
     return TokenizerModule(**args)
 
 
@@ -60,7 +68,7 @@ class _Record(Callback):
 
 def test_discriminator_starts_at_its_own_step_count(tmp_path, photo_dir):
     pl.seed_everything(0)
-    module = _module(disc_start=2)
+    module = _module(adversarial={"start": 2})
     disc0 = _flat(module.discriminator).clone()
     rec = _Record()
     # max_steps counts optimizer steps: 2 generator-only batches + 2 batches with both = 6.
@@ -81,9 +89,9 @@ def test_discriminator_starts_at_its_own_step_count(tmp_path, photo_dir):
 def test_resume_continues_step_count_and_optimizer_state(tmp_path, photo_dir):
     pl.seed_everything(0)
     ckpt_dir = tmp_path / "ckpt"
-    # disc_start=0: every batch takes 2 optimizer steps, so global_step = 2 * step_count.
+    # adversarial start 0: every batch takes 2 optimizer steps, so global_step = 2 * step_count.
     ckpt = ModelCheckpoint(dirpath=ckpt_dir, every_n_train_steps=4, save_top_k=-1, save_last=True)
-    module = _module(disc_start=0)
+    module = _module(adversarial={"start": 0})
     trainer = _trainer(tmp_path, max_steps=8, callbacks=[ckpt], enable_checkpointing=True)
     trainer.fit(module, datamodule=ImageDataModule(**data_args(photo_dir)))
     assert int(module.step_count) == 4 and trainer.global_step == 8
@@ -100,7 +108,7 @@ def test_resume_continues_step_count_and_optimizer_state(tmp_path, photo_dir):
 
     cap = Capture()
     pl.seed_everything(0)
-    resumed = _module(disc_start=0)
+    resumed = _module(adversarial={"start": 0})
     trainer2 = _trainer(tmp_path / "r", max_steps=8, callbacks=[cap])
     trainer2.fit(resumed, datamodule=ImageDataModule(**data_args(photo_dir)), ckpt_path=str(mid))
     assert cap.global_step == 4 and cap.step_count == 2
@@ -117,7 +125,11 @@ def test_resume_continues_step_count_and_optimizer_state(tmp_path, photo_dir):
 
 def test_checkpoint_reloads_without_config_and_export_loads_with_zoo(tmp_path, photo_dir):
     pl.seed_everything(0)
-    module = _module(disc_start=1, perceptual_loss="efflite0", perceptual_weight=0.1, ema_decay=0.9)
+    module = _module(
+        adversarial={"start": 1},
+        criterion={"losses": {"l1": 1.0, "efflite0": 0.1}},
+        ema={"decay": 0.9},
+    )
     init = _flat(module.tokenizer).clone()
     trainer = _trainer(tmp_path, max_steps=5)
     trainer.fit(module, datamodule=ImageDataModule(**data_args(photo_dir)))
@@ -125,7 +137,8 @@ def test_checkpoint_reloads_without_config_and_export_loads_with_zoo(tmp_path, p
     trainer.save_checkpoint(path)
     state = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
     # Frozen perceptual features are not stored; EMA weights and the step counter are.
-    assert not any(k.startswith("perceptual.") for k in state)
+    assert not any(k.startswith("criterion.terms.efflite0.") for k in state)
+    assert any(k.startswith("criterion.terms.efflite0.") for k in module.state_dict())
     assert any(k.startswith("ema_tokenizer.") for k in state)
 
     loaded = TokenizerModule.load_from_checkpoint(path, map_location="cpu")
@@ -148,12 +161,12 @@ def test_validation_logs_psnr_per_token_count_and_an_image_grid(tmp_path, photo_
     pl.seed_everything(0)
     module = TokenizerModule(
         tokenizer="titok_test",
-        perceptual_loss=None,
-        disc_weight=0.0,
-        ema_decay=None,
-        log_images=2,
+        criterion={"losses": {"l1": 1.0}},
+        adversarial={"weight": 0.0},
+        ema={"decay": None},
+        validation={"log_examples": 2},
     )
-    assert module.eval_num_tokens == [1, 2, 4, 8]
+    assert module.validation_rates == [1, 2, 4, 8]
     assert module.discriminator is None and module.ema_tokenizer is None
     trainer = _trainer(tmp_path, max_steps=2, logger=CSVLogger(tmp_path), val_check_interval=2)
     trainer.fit(module, datamodule=ImageDataModule(**data_args(photo_dir)))
@@ -173,20 +186,21 @@ def test_validation_logs_psnr_per_token_count_and_an_image_grid(tmp_path, photo_
 def test_last_layer_is_found_in_the_graph_or_taken_from_the_tokenizer():
     module = _module()
     out = module.tokenizer(torch.rand(1, 3, 32, 32) * 2 - 1)
-    assert (
-        module._resolve_last_layer(out.reconstruction) is module.tokenizer.decoder.conv_out.weight
-    )
+    last = module.adversary.last_layer(module.tokenizer, out.reconstruction)
+    assert last is module.tokenizer.decoder.conv_out.weight
 
-    titok = TokenizerModule(tokenizer="titok_test", perceptual_loss=None, ema_decay=None)
+    titok = TokenizerModule(
+        tokenizer="titok_test", criterion={"losses": {"l1": 1.0}}, ema={"decay": None}
+    )
     out = titok.tokenizer(torch.rand(1, 3, 32, 32) * 2 - 1)
-    last = titok._resolve_last_layer(out.reconstruction)
+    last = titok.adversary.last_layer(titok.tokenizer, out.reconstruction)
     names = {id(p): n for n, p in titok.tokenizer.named_parameters()}
     assert names[id(last)].startswith("decoder.") and last.ndim >= 2
 
     declared = _module()
     chosen = declared.tokenizer.encoder.conv_in.weight
     declared.tokenizer.last_layer = chosen  # a tokenizer may name its output weight itself
-    assert declared._resolve_last_layer(out.reconstruction) is chosen
+    assert declared.adversary.last_layer(declared.tokenizer, out.reconstruction) is chosen
 
 
 def test_warmup_cosine_and_ema_helpers():
@@ -212,19 +226,21 @@ def test_warmup_cosine_and_ema_helpers():
 
 
 def test_bad_arguments_are_named():
-    with pytest.raises(ValueError, match="recon_loss"):
-        _module(recon_loss="l3")
-    with pytest.raises(ValueError, match="disc_loss"):
-        _module(disc_loss="wgan")
+    with pytest.raises(ValueError, match=r"unknown loss\(es\) \['l3'\]"):
+        _module(criterion={"losses": {"l3": 1.0}})
+    with pytest.raises(ValueError, match="adversarial.loss must be one of"):
+        _module(adversarial={"loss": "wgan"})
     with pytest.raises(ValueError, match="unknown tokenizer"):
         _module(tokenizer="vqgan_tset")
-    with pytest.raises(ValueError, match="eval_num_tokens"):
-        TokenizerModule(tokenizer="titok_test", perceptual_loss=None, eval_num_tokens=[0, 9])
+    with pytest.raises(ValueError, match=r"validation rates \(token counts\) \[0, 9\]"):
+        TokenizerModule(tokenizer="titok_test", validation={"rates": [0, 9]})
 
 
 def test_training_reduces_validation_loss_of_the_ema_weights(tmp_path, photo_dir):
     pl.seed_everything(0)
-    module = _module(disc_weight=0.0, lr=2e-3, warmup_steps=2, ema_decay=0.8)
+    module = _module(
+        adversarial={"weight": 0.0}, optimizer={"lr": 2e-3, "warmup_steps": 2}, ema={"decay": 0.8}
+    )
     dm = ImageDataModule(**data_args(photo_dir, batch_size=4, crops_per_image=4))
     before = _trainer(tmp_path).validate(module, datamodule=dm, verbose=False)[0]
     _trainer(tmp_path, max_steps=16).fit(module, datamodule=dm)
@@ -250,7 +266,10 @@ def test_quantizer_statistics_are_collected_only_on_logged_steps(tmp_path, photo
     monkeypatch.setattr(module_file, "collect_metrics", spy)
     pl.seed_everything(0)
     module = TokenizerModule(
-        tokenizer="titok_test", perceptual_loss=None, disc_weight=0.0, ema_decay=None
+        tokenizer="titok_test",
+        criterion={"losses": {"l1": 1.0}},
+        adversarial={"weight": 0.0},
+        ema={"decay": None},
     )
     logger = CSVLogger(tmp_path)
     trainer = _trainer(

@@ -42,7 +42,7 @@ def test_recipe_fast_dev_run(recipe, tmp_path, photo_dir, monkeypatch):
         "--config", str(recipe),
         "--config", str(ROOT / "configs" / "trainer" / "cpu_smoke.yaml"),
         "--model.tokenizer_args", json.dumps(tokenizer_args),
-        "--model.disc_start", "0",  # exercise the adversarial step too
+        "--model.adversarial.start", "0",  # exercise the adversarial step too
         "--data.train_cache", "null",
         "--data.train_dir", str(photo_dir),
         "--data.val_dir", str(photo_dir),
@@ -54,9 +54,9 @@ def test_recipe_fast_dev_run(recipe, tmp_path, photo_dir, monkeypatch):
     cli = load_train_module().cli_main(args)
     assert cli.trainer.fast_dev_run == 2
     # fast_dev_run=2 caps optimizer steps at 2: one batch with generator + discriminator steps,
-    # or two generator-only batches for reconstruction-only recipes (disc_weight 0).
+    # or two generator-only batches for reconstruction-only recipes (adversarial weight 0).
     adversarial = cli.model.discriminator is not None
-    assert adversarial == (cfg["model"].get("disc_weight", 0.1) > 0)
+    assert adversarial == (cfg["model"].get("adversarial", {}).get("weight", 0.1) > 0)
     assert int(cli.model.step_count) == (1 if adversarial else 2)
     assert cli.trainer.global_step == 2
     assert cli.model.tokenizer.architecture == cfg["model"]["tokenizer"]
@@ -73,7 +73,7 @@ def test_resume_from_last_checkpoint_through_the_cli(tmp_path, photo_dir, monkey
     common = [
         "fit", "--config", str(recipe),
         "--model.tokenizer_args", json.dumps(tokenizer_args),
-        "--model.perceptual_loss", "null", "--model.disc_start", "0",
+        "--model.criterion.losses", '{"l1": 1.0}', "--model.adversarial.start", "0",
         "--data.train_cache", "null", "--data.train_dir", str(photo_dir),
         "--data.val_dir", str(photo_dir), "--data.crop_size", "32",
         "--data.min_short_side", "32", "--data.max_short_side", "48",

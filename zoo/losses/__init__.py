@@ -10,6 +10,13 @@ from zoo.losses.adversarial import (
     feature_matching_loss,
     generator_loss,
 )
+from zoo.losses.criterion import (
+    Criterion,
+    DiscriminatorSet,
+    build_discriminator,
+    judge,
+    parse_loss_spec,
+)
 from zoo.losses.discriminators import (
     MultiPeriodDiscriminator,
     MultiResolutionDiscriminator,
@@ -23,11 +30,37 @@ from zoo.losses.perceptual import (
     EffLite0PerceptualLoss,
     create_perceptual_loss,
 )
-from zoo.losses.reconstruction import RECONSTRUCTION_LOSSES, reconstruction_loss
+from zoo.losses.reconstruction import (
+    RECONSTRUCTION_LOSSES,
+    L1Loss,
+    L2Loss,
+    reconstruction_loss,
+)
+from zoo.losses.registry import (
+    DISCRIMINATORS,
+    LOSSES,
+    build_discriminator_module,
+    build_loss,
+    register_discriminator,
+    register_loss,
+)
 from zoo.losses.spectral import MultiResolutionMelLoss, MultiResolutionSTFTLoss
 from zoo.metrics.functional import psnr  # moved to zoo.metrics; re-exported until issue 12 ends
 
 __all__ = [
+    "DISCRIMINATORS",
+    "LOSSES",
+    "Criterion",
+    "DiscriminatorSet",
+    "L1Loss",
+    "L2Loss",
+    "build_discriminator",
+    "build_discriminator_module",
+    "build_loss",
+    "judge",
+    "parse_loss_spec",
+    "register_discriminator",
+    "register_loss",
     "GAN_LOSSES",
     "LPIPS",
     "PERCEPTUAL_LOSSES",

@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from zoo.losses.registry import register_loss
+
 PERCEPTUAL_LOSSES = ("efflite0", "lpips")
 
 _LPIPS_HELP = (
@@ -67,7 +69,11 @@ def _load_state_dict(path: str | Path) -> dict[str, Tensor]:
 
 
 class _FrozenFeatures(nn.Module):
-    """Base for frozen feature extractors: no gradients to the weights, eval mode forever."""
+    """Base for frozen feature extractors: no gradients to the weights, eval mode forever.
+    ``stored_in_checkpoints = False``: training checkpoints leave these weights out (they are
+    rebuilt from their own weight files)."""
+
+    stored_in_checkpoints = False
 
     def _freeze(self) -> None:
         self.requires_grad_(False)
@@ -128,6 +134,7 @@ def build_efficientnet_lite0(weights_path: str | None = None) -> nn.Module:
     return net
 
 
+@register_loss("efflite0", log_name="perceptual", modalities=("image",))
 class EffLite0PerceptualLoss(_FrozenFeatures):
     """LPIPS-style distance on ImageNet EfficientNet-Lite0 features (offline; not LPIPS).
 
@@ -212,6 +219,7 @@ _VGG_TAPS = (3, 8, 15, 22, 29)
 _VGG_CHANNELS = (64, 128, 256, 512, 512)
 
 
+@register_loss("lpips", log_name="perceptual", modalities=("image",))
 class LPIPS(_FrozenFeatures):
     """LPIPS v0.1 with the VGG-16 backbone (Zhang et al., CVPR 2018).
 

@@ -7,7 +7,9 @@ the loss is the mean over every element, so its scale does not depend on resolut
 from __future__ import annotations
 
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
+
+from zoo.losses.registry import register_loss
 
 RECONSTRUCTION_LOSSES = ("l1", "l2")
 
@@ -36,3 +38,18 @@ def reconstruction_loss(x_hat: Tensor, x: Tensor, *, kind: str = "l1") -> Tensor
         return F.l1_loss(x_hat, x)
     return F.mse_loss(x_hat, x)
 
+
+@register_loss("l1", log_name="rec")
+class L1Loss(nn.Module):
+    """Mean absolute error, ``reconstruction_loss(kind="l1")`` as a module."""
+
+    def forward(self, x_hat: Tensor, x: Tensor) -> Tensor:
+        return reconstruction_loss(x_hat, x, kind="l1")
+
+
+@register_loss("l2", log_name="rec")
+class L2Loss(nn.Module):
+    """Mean squared error, ``reconstruction_loss(kind="l2")`` as a module."""
+
+    def forward(self, x_hat: Tensor, x: Tensor) -> Tensor:
+        return reconstruction_loss(x_hat, x, kind="l2")

@@ -20,6 +20,8 @@ import torch
 import torchaudio
 from torch import Tensor, nn
 
+from zoo.losses.registry import register_loss
+
 
 def check_audio_pair(name: str, preds: Tensor, target: Tensor, *, min_samples: int = 1) -> None:
     """Raise a clear error unless ``preds`` and ``target`` are same-shape float ``(B, C, T)``."""
@@ -69,6 +71,7 @@ def stft_magnitude(x: Tensor, *, n_fft: int, hop: int) -> Tensor:
     return spec.abs().reshape(b, c, *spec.shape[-2:])
 
 
+@register_loss("stft", modalities=("audio",))
 class MultiResolutionSTFTLoss(nn.Module):
     """Spectral convergence + log-magnitude L1, averaged over STFT resolutions.
 
@@ -108,6 +111,7 @@ class MultiResolutionSTFTLoss(nn.Module):
         return self.per_item(preds, target).mean()
 
 
+@register_loss("mel", modalities=("audio",))
 class MultiResolutionMelLoss(nn.Module):
     """L1 distance between natural-log mel spectrograms, averaged over FFT sizes.
 

@@ -6,6 +6,24 @@ repository root is the ``LightningCLI`` entry point over them.
 """
 
 from zoo.training.data import AudioDataModule, ImageDataModule
-from zoo.training.module import TokenizerModule, WarmupCosine
+from zoo.training.module import TokenizerModule
+from zoo.training.optim import WarmupCosine
+from zoo.training.specs import (
+    AdversarialSpec,
+    CriterionSpec,
+    EMASpec,
+    OptimizerSpec,
+    ValidationSpec,
+)
 
-__all__ = ["AudioDataModule", "ImageDataModule", "TokenizerModule", "WarmupCosine"]
+__all__ = [
+    "AdversarialSpec",
+    "AudioDataModule",
+    "CriterionSpec",
+    "EMASpec",
+    "ImageDataModule",
+    "OptimizerSpec",
+    "TokenizerModule",
+    "ValidationSpec",
+    "WarmupCosine",
+]

@@ -31,6 +31,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import weight_norm
 
+from zoo.losses.registry import register_discriminator
+
 _SLOPE = 0.1  # LeakyReLU slope of HiFi-GAN and MelGAN (EnCodec uses 0.2, set per class)
 
 
@@ -74,6 +76,7 @@ class PeriodDiscriminator(nn.Module):
         return x, features
 
 
+@register_discriminator("mpd", modalities=("audio",))
 class MultiPeriodDiscriminator(nn.Module):
     """HiFi-GAN multi-period discriminator.
 
@@ -136,6 +139,7 @@ class ScaleDiscriminator(nn.Module):
         return x, features
 
 
+@register_discriminator("msd", modalities=("audio",))
 class MultiScaleDiscriminator(nn.Module):
     """MelGAN multi-scale discriminator: the same architecture on the waveform downsampled by
     ``2 ** i`` (average pooling, kernel 4, stride 2) for ``i < scales``.
@@ -236,6 +240,7 @@ class STFTDiscriminator(nn.Module):
         return z, features
 
 
+@register_discriminator("msstft", modalities=("audio",))
 class MultiScaleSTFTDiscriminator(nn.Module):
     """EnCodec multi-scale STFT discriminator.
 
@@ -398,6 +403,7 @@ class ResolutionDiscriminator(nn.Module):
         return z, features
 
 
+@register_discriminator("mrd", modalities=("audio",))
 class MultiResolutionDiscriminator(nn.Module):
     """Multi-resolution (STFT) discriminator of UnivNet in Vocos' form.
 

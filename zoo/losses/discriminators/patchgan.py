@@ -12,6 +12,8 @@ import math
 
 from torch import Tensor, nn
 
+from zoo.losses.registry import register_discriminator
+
 NORMS = ("batch", "group", "none")
 
 
@@ -24,6 +26,7 @@ def _norm(kind: str, channels: int) -> nn.Module:
     return nn.Identity()
 
 
+@register_discriminator("patchgan", channels_arg="in_channels", modalities=("image",))
 class PatchGANDiscriminator(nn.Module):
     """N-layer PatchGAN over images ``(B, in_channels, H, W)`` in [-1, 1].
 

@@ -1,0 +1,77 @@
+"""Images: ``(B, 3, H, W)`` in [-1, 1]; rate axis = token count (bits per pixel)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+from torchvision.utils import make_grid, save_image
+
+from zoo.metrics import psnr
+from zoo.modalities.registry import Modality, register_modality
+
+
+@register_modality
+class ImageModality(Modality):
+    name = "image"
+    layout = "(B, 3, H, W)"
+    rate_option = "num_tokens"
+    rate_unit = "bpp"
+    # VQGAN (Esser et al. 2021): pixel L1 + perceptual distance (EfficientNet-Lite0 features
+    # offline; LPIPS with user-supplied weights) + a PatchGAN.
+    default_losses = {"l1": 1.0, "efflite0": 1.0}
+    default_discriminators = ("patchgan",)
+
+    def quality(self, x_hat: Tensor, x: Tensor) -> tuple[str, Tensor]:
+        return "psnr", psnr(x_hat.detach(), x).mean()
+
+    def validation_rates(self, tokenizer: Any, requested: Sequence[int] | None) -> list[int]:
+        """Token counts for flexible-length tokenizers (default K/8, K/4, K/2, K); none else."""
+        if not tokenizer.flexible_length:
+            return []
+        k = tokenizer.num_tokens
+        counts = requested if requested is not None else [k // 8, k // 4, k // 2, k]
+        bad = [c for c in counts if not 1 <= int(c) <= k]
+        if bad and requested is not None:
+            raise ValueError(
+                f"validation rates (token counts) {bad} outside [1, {k}] for "
+                f"{tokenizer.architecture!r}"
+            )
+        return sorted({max(1, int(c)) for c in counts})
+
+    def rate_quality(
+        self, tokenizer: Any, x: Tensor, rate: int, losses: dict[str, Any]
+    ) -> tuple[str, Tensor, Tensor | None]:
+        x_k = tokenizer.detokenize(tokenizer.tokenize(x, num_tokens=rate))
+        shown = x_k if rate != tokenizer.num_tokens else None
+        return f"psnr@{rate}", psnr(x_k, x).mean(), shown
+
+    def log_examples(self, module: Any, x: Tensor, rows: list[Tensor]) -> None:
+        """One grid, a row per version (input, full reconstruction, each validation token
+        count): to the logger's ``log_image`` / ``add_image``, else a PNG under the log dir."""
+        trainer = module.trainer
+        # trainer.log_dir is a collective call (it broadcasts from rank 0): every rank must ask.
+        root = trainer.log_dir or trainer.default_root_dir
+        if not trainer.is_global_zero:
+            return
+        n = min(module.log_examples_count, rows[0].shape[0])
+        images = torch.cat([r[:n].detach().float().clamp(-1, 1) for r in rows])
+        grid = make_grid((images + 1) / 2, nrow=n, padding=2, pad_value=1.0).cpu()
+        step = int(module.step_count)
+        tag = "val/reconstructions"
+        logged = False
+        for logger in module.loggers:
+            experiment = getattr(logger, "experiment", None)
+            if hasattr(logger, "log_image"):  # e.g. WandbLogger
+                logger.log_image(key=tag, images=[grid], step=step)
+                logged = True
+            elif hasattr(experiment, "add_image"):  # TensorBoard
+                experiment.add_image(tag, grid, step)
+                logged = True
+        if not logged:
+            path = Path(root) / "images" / f"reconstructions_step{step:08d}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            save_image(grid, path)

@@ -1,0 +1,129 @@
+"""The modality registry: one small object per modality owns everything that differs between
+images, audio (and video next) after the tokenizer itself.
+
+A tokenizer names its modality with the class attribute ``modality`` (a string); training
+(:class:`zoo.training.TokenizerModule`), ``train.py``, the ``eval/`` runners and the reports ask
+``get_modality(tokenizer.modality)`` and contain no modality branches. A new modality is one file
+that subclasses :class:`Modality` and calls :func:`register_modality`, plus one import line in
+``zoo/modalities/__init__.py`` (or an import of that file by whoever uses it).
+
+What a modality owns:
+
+* **input layout** -- ``layout`` for messages; the size axes themselves are the tokenizer
+  family's (``Tokenizer.input_axes``) so tokenizers never import this layer;
+* **training** -- the default criterion (losses by name from :mod:`zoo.losses`), the default
+  discriminators (names from :data:`zoo.losses.DISCRIMINATORS`), the headline quality metric of
+  a batch, the rate points validation also measures (tokens for images, codebooks for audio) and
+  how examples are logged, plus the check that a data module matches the tokenizer;
+* **evaluation** -- the rate axis (``rate_option``: the ``tokenize`` keyword; ``rate_unit``: bpp
+  or kbps), and an ``evaluator`` from :mod:`zoo.evaluation` (data, metrics, the classical
+  baseline, result tables).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from torch import Tensor
+
+__all__ = ["Modality", "get_modality", "list_modalities", "register_modality"]
+
+
+class Modality:
+    """Base class of a modality; subclass it, fill the class attributes, override the hooks.
+
+    The hooks receive the tokenizer (and, for logging, the Lightning module), never a modality
+    name, so callers need no ``if``: they call the hook of ``get_modality(tokenizer.modality)``.
+    """
+
+    #: Registry name, equal to the tokenizers' ``modality`` attribute: ``"image"``, ``"audio"``.
+    name: ClassVar[str] = ""
+    #: Batch layout, for messages: ``"(B, 3, H, W)"``.
+    layout: ClassVar[str] = ""
+    #: The ``tokenize`` keyword of the rate axis (``"num_tokens"``, ``"num_codebooks"``) and its
+    #: unit in results (``"bpp"``, ``"kbps"``).
+    rate_option: ClassVar[str] = ""
+    rate_unit: ClassVar[str] = ""
+    #: Criterion when a recipe names none: ``{loss name: weight or {"weight": w, **args}}``,
+    #: names from :data:`zoo.losses.LOSSES`.
+    default_losses: ClassVar[dict[str, Any]] = {"l1": 1.0}
+    #: Losses that validation always reports, at weight 0 when the criterion lacks them.
+    validation_losses: ClassVar[dict[str, Any]] = {}
+    #: Discriminators when a recipe says ``"auto"`` (names from :data:`zoo.losses.DISCRIMINATORS`).
+    default_discriminators: ClassVar[tuple[str, ...]] = ()
+    #: The evaluator of ``eval/reconstruct.py`` and ``eval/rate_distortion.py`` (an object from
+    #: :mod:`zoo.evaluation`); None: the modality trains but has no evaluation yet.
+    evaluator: ClassVar[Any] = None
+
+    # ------------------------------------------------------------------ training
+    def loss_args(self, tokenizer: Any) -> dict[str, Any]:
+        """Arguments every loss of this modality receives when it accepts them (e.g. the
+        tokenizer's ``sample_rate`` for spectral losses)."""
+        return {}
+
+    def quality(self, x_hat: Tensor, x: Tensor) -> tuple[str, Tensor]:
+        """The headline per-batch quality metric: ``(key, value)``, e.g. ``("psnr", dB)``."""
+        raise NotImplementedError(f"modality {self.name!r} defines no quality metric")
+
+    def validation_rates(self, tokenizer: Any, requested: Sequence[int] | None) -> list[int]:
+        """Rate points (values of ``rate_option``) at which validation also measures quality;
+        ``requested`` is the recipe's list (None: the modality's default). [] for none."""
+        return []
+
+    def rate_quality(
+        self, tokenizer: Any, x: Tensor, rate: int, losses: dict[str, Any]
+    ) -> tuple[str, Tensor, Tensor | None]:
+        """Quality of ``x`` coded at ``rate``: ``(log key, value, reconstruction to show or
+        None)``. ``losses`` holds the criterion's built loss modules by name."""
+        raise NotImplementedError(f"modality {self.name!r} has no rate axis")
+
+    def log_examples(self, module: Any, x: Tensor, rows: list[Tensor]) -> None:
+        """Write what a person checks at validation: ``rows[0]`` the originals, then
+        reconstructions (full, then each validation rate that differs)."""
+
+    def check_datamodule(self, tokenizer: Any, datamodule: Any) -> None:
+        """Raise ValueError when a data module declares settings the tokenizer cannot take."""
+
+
+_MODALITIES: dict[str, Modality] = {}
+
+
+def register_modality(modality: type[Modality] | Modality) -> Any:
+    """Register a :class:`Modality` subclass (usable as a class decorator) or instance under its
+    ``name``. Registering a name twice replaces the entry only for the same class."""
+    instance = modality() if isinstance(modality, type) else modality
+    if not isinstance(instance, Modality):
+        raise TypeError(
+            f"register_modality: expected a Modality subclass or instance, got "
+            f"{type(instance).__name__}"
+        )
+    name = instance.name
+    if not name or not isinstance(name, str):
+        raise ValueError(f"register_modality: {type(instance).__name__}.name must be set")
+    old = _MODALITIES.get(name)
+    if old is not None and type(old).__qualname__ != type(instance).__qualname__:
+        raise ValueError(
+            f"register_modality: {name!r} is already registered by {type(old).__qualname__}"
+        )
+    _MODALITIES[name] = instance
+    return modality
+
+
+def get_modality(which: Any) -> Modality:
+    """The registered modality of a name, a tokenizer (its ``modality``) or a modality itself."""
+    if isinstance(which, Modality):
+        return which
+    name = which if isinstance(which, str) else getattr(which, "modality", None)
+    if name not in _MODALITIES:
+        what = repr(which) if isinstance(which, str) else type(which).__name__
+        raise KeyError(
+            f"no modality {name!r} registered (for {what}); registered: "
+            f"{sorted(_MODALITIES)}. A new modality subclasses zoo.modalities.Modality and "
+            "calls register_modality in its own file."
+        )
+    return _MODALITIES[name]
+
+
+def list_modalities() -> list[str]:
+    return sorted(_MODALITIES)
