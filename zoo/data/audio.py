@@ -35,10 +35,9 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset, get_worker_info
 
-from zoo.data.bad_files import DECODE_ERRORS, BadFiles
+from zoo.data.bad_files import DECODE_ERRORS, BadFiles, BadSampleError
+from zoo.data.files import AUDIO_EXTENSIONS, list_files
 from zoo.tokenizers.audio.resampling import check_resample_rates
-
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif")
 
 #: ``group_by`` presets of :func:`split_by_group`.
 GROUP_PRESETS = ("file", "parent", "language")
@@ -49,17 +48,7 @@ _LANGUAGE = re.compile(r"_desc_?([A-Za-z]{2,3}(?:_[A-Za-z]{2})?)?\.[^.]+$")
 
 def list_audio(root: str | Path) -> list[Path]:
     """Audio files under ``root`` (recursive), sorted by path so the order is reproducible."""
-    root = Path(root)
-    if not root.is_dir():
-        raise FileNotFoundError(f"list_audio: {str(root)!r} is not a directory")
-    files = sorted(
-        p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS
-    )
-    if not files:
-        raise FileNotFoundError(
-            f"list_audio: no audio files ({', '.join(AUDIO_EXTENSIONS)}) found under {str(root)!r}"
-        )
-    return files
+    return list_files(root, AUDIO_EXTENSIONS, who="list_audio", noun="audio files")
 
 
 def convert_channels(x: Tensor, channels: int, *, who: str = "convert_channels") -> Tensor:
@@ -127,6 +116,20 @@ def read_audio(
     return x
 
 
+def decode_audio(source: str | Path | bytes, name: str | None = None) -> tuple[np.ndarray, int]:
+    """Decode a whole file (a path or its bytes): float32 ``(frames, channels)`` at the file's
+    own rate, and that rate. Decoded in blocks (see :func:`_read_blocks`); any failure is a
+    :class:`~zoo.data.bad_files.BadSampleError` naming ``name`` (default: the path)."""
+    name = name or str(source)
+    try:
+        with sf.SoundFile(io.BytesIO(source) if isinstance(source, bytes) else source) as f:
+            return _read_blocks(f, None), int(f.samplerate)
+    except (*DECODE_ERRORS, TypeError) as err:  # libsndfile: LibsndfileError, RuntimeError, ...
+        raise BadSampleError(
+            f"{name}: cannot decode audio: {type(err).__name__}: {err}"
+        ) from err
+
+
 #: Frames decoded per block by read_audio.
 _READ_BLOCK = 1 << 18
 
@@ -176,10 +179,17 @@ def _fit(x: Tensor, length: int) -> Tensor:
     return torch.nn.functional.pad(x, (0, length - x.shape[-1]))
 
 
+def language_of(path: str | Path) -> str | None:
+    """The language of a Tux Paint style ``<name>_desc[_<lang>].<ext>`` file (``"default"``
+    without a suffix), None for other names."""
+    m = _LANGUAGE.search(Path(path).name)
+    return (m.group(1) or "default") if m else None
+
+
 def _language(path: Path) -> str:
-    m = _LANGUAGE.search(path.name)
-    if m:
-        return m.group(1) or "default"
+    lang = language_of(path)
+    if lang is not None:
+        return lang
     raise ValueError(
         f"split_by_group: group_by='language' expects Tux Paint style '<name>_desc_<lang>.ogg' "
         f"names, got {path.name!r}; use group_by='parent' (one folder per speaker / language) or "

@@ -33,24 +33,13 @@ from torch.utils.data import Dataset, get_worker_info
 
 from zoo._io import atomic_file
 from zoo.data.bad_files import DECODE_ERRORS, BadFiles
+from zoo.data.files import IMAGE_EXTENSIONS, list_files
 from zoo.data.transforms import MultiScaleCrop, decode_rgb, to_model_range
-
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 
 
 def list_images(root: str | Path) -> list[Path]:
     """Image files under ``root`` (recursive), sorted by path so the order is reproducible."""
-    root = Path(root)
-    if not root.is_dir():
-        raise FileNotFoundError(f"list_images: {str(root)!r} is not a directory")
-    files = sorted(
-        p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
-    )
-    if not files:
-        raise FileNotFoundError(
-            f"list_images: no images ({', '.join(IMAGE_EXTENSIONS)}) found under {str(root)!r}"
-        )
-    return files
+    return list_files(root, IMAGE_EXTENSIONS, who="list_images", noun="images")
 
 
 def split_by_source(

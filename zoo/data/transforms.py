@@ -15,12 +15,15 @@ Crops are uint8 tensors ``(3, crop_size, crop_size)`` with values in [0, 255];
 
 from __future__ import annotations
 
+import io
 import random
 
 import numpy as np
 import torch
 from PIL import Image
 from torch import Tensor
+
+from zoo.data.bad_files import BadSampleError
 
 # sRGB luma weights (ITU-R BT.601), as PIL's "L" conversion uses.
 _LUMA = (0.299, 0.587, 0.114)
@@ -65,6 +68,18 @@ def decode_rgb(img: Image.Image, min_size: tuple[int, int] | None = None) -> Ima
         img = img.convert("RGB")
     img.load()
     return img
+
+
+def decode_image(data: bytes, name: str) -> Image.Image:
+    """Fully decode encoded image bytes as an RGB PIL image (grayscale replicated, alpha dropped;
+    truncated files fail here, not later); any failure is a
+    :class:`~zoo.data.bad_files.BadSampleError` naming ``name``."""
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            rgb = decode_rgb(img)
+            return rgb if rgb is not img else img.copy()
+    except Exception as err:  # PIL raises OSError, SyntaxError, ValueError, ... on bad files
+        raise BadSampleError(f"{name}: cannot decode image: {type(err).__name__}: {err}") from err
 
 
 class MultiScaleCrop:
