@@ -19,16 +19,17 @@ import argparse
 import sys
 
 from zoo._io import atomic_write_text, check_cli_outputs
-from zoo.evaluation import load_result
+from zoo.evaluation import check_evaluator, load_result
 from zoo.evaluation.cli import add_overwrite_argument, output_paths
 from zoo.evaluation.plots import plot_leaderboard
+from zoo.evaluation.protocol import result_modality
 from zoo.evaluation.report import (
     entries_modality,
     leaderboard_entries,
     leaderboard_markdown,
     unique_entries,
 )
-from zoo.metrics import AUDIO_METRICS, IMAGE_METRICS
+from zoo.modalities import get_modality, list_modalities
 
 PROG = "eval/compare.py"
 
@@ -54,25 +55,31 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     out, png = output_paths(PROG, args.out, suffix=".md", siblings=[".png"])
     check_cli_outputs(PROG, [out, png], inputs=args.results, overwrite=args.overwrite)
+    found = {n: get_modality(n).evaluator for n in list_modalities()}
     entries = []
     for path in args.results:
-        entries += leaderboard_entries(load_result(path), source=path)
+        result = load_result(path)
+        evaluator = check_evaluator(found, result_modality(result), path)
+        entries += leaderboard_entries(evaluator, result, source=path)
     entries = unique_entries(entries)
+    evaluator = check_evaluator(found, entries_modality(entries), PROG)
     protocols = {e["protocol"] for e in entries}
     if args.strict and len(protocols) > 1:
         raise SystemExit(
             f"{PROG}: the results use {len(protocols)} different protocols "
             f"({', '.join(sorted(protocols))}); drop --strict to tabulate them anyway"
         )
-    text = leaderboard_markdown(entries, sort_by=args.sort, include_codecs=not args.no_codecs)
-    audio = entries_modality(entries) == "audio"
+    text = leaderboard_markdown(
+        evaluator, entries, sort_by=args.sort, include_codecs=not args.no_codecs
+    )
     present = {k for e in entries for p in e["points"] for k in p["metrics"]}
-    keys = [k for k in (AUDIO_METRICS if audio else IMAGE_METRICS) if k in present]
+    rate_key, rate_label, _ = evaluator.board_rate
     plot_leaderboard(
         [e for e in entries if not (args.no_codecs and e["codec"])],
-        keys,
+        [k for k in evaluator.metric_keys if k in present],
         png,
-        rate_key="kbps" if audio else "bits_per_pixel",
+        rate_key=rate_key,
+        rate_label=rate_label,
     )
     atomic_write_text(out, text + f"\n![leaderboard]({png.name})\n")
     print(text)

@@ -24,237 +24,104 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
 
 from zoo._argtypes import float_in
 from zoo._io import atomic_write_text, check_cli_outputs
-from zoo.evaluation import evaluate_reconstruction, load_result, write_json
+from zoo.evaluation import check_evaluator, load_result, write_json
 from zoo.evaluation.cli import (
-    add_audio_arguments,
     add_data_arguments,
     add_model_arguments,
     add_overwrite_argument,
-    add_weights_arguments,
     check_modality_options,
-    int_list,
     load_tokenizer,
     local_inputs,
     name_list,
     output_paths,
-    weights_from_args,
 )
-from zoo.evaluation.codecs import CODECS
 from zoo.evaluation.plots import plot_rate_distortion
-from zoo.evaluation.rate_distortion import (
-    DEFAULT_SCALES,
-    DEFAULT_SWEEP,
-    rate_distortion,
-    rate_distortion_markdown,
-)
-from zoo.evaluation.rate_distortion_audio import (
-    AUDIO_CODECS,
-    DEFAULT_OPUS_SWEEP,
-    audio_rate_distortion,
-    audio_rate_distortion_markdown,
-)
+from zoo.evaluation.protocol import result_modality
+from zoo.evaluation.rate_distortion import rate_distortion, rate_distortion_markdown
+from zoo.modalities import get_modality, list_modalities
 
 PROG = "eval/rate_distortion.py"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="eval/rate_distortion.py", description=__doc__.split("\n", 1)[0]
-    )
+    p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n", 1)[0])
+    found = [get_modality(n).evaluator for n in list_modalities() if get_modality(n).evaluator]
     add_model_arguments(p, repeatable=True)
-    p.add_argument(
-        "--results",
-        action="append",
-        default=[],
-        help="an eval/reconstruct.py result JSON to reuse instead of evaluating; repeatable",
-    )
-    add_data_arguments(p)
+    p.add_argument("--results", action="append", default=[],
+                   help="an eval/reconstruct.py result JSON to reuse instead of evaluating; "
+                   "repeatable")  # fmt: skip
+    add_data_arguments(p, found, baseline=True)
     p.set_defaults(data=None)
     for action in p._actions:  # --data may come from --results
-        if action.dest == "data":
-            action.required = False
-    add_audio_arguments(p)
-    p.add_argument(
-        "--num-tokens",
-        type=int_list,
-        default=None,
-        help="token counts for flexible-length --model tokenizers (default: all tokens)",
-    )
-    p.add_argument(
-        "--metrics",
-        type=name_list,
-        default=None,
-        help="default psnr,ssim,fd_efflite0 (+ lpips when --lpips-weights is given)",
-    )
-    add_weights_arguments(p)
+        action.required = action.required and action.dest != "data"
+    p.add_argument("--metrics", type=name_list, default=None,
+                   help="default: the evaluator's (images psnr,ssim,fd_efflite0 + lpips with "
+                   "--lpips-weights), or those of the --results")  # fmt: skip
     p.add_argument(
         "--codecs",
         type=name_list,
         default=None,
-        help=f"images: from {','.join(CODECS)} (default: those the installed Pillow supports); "
-        f"audio: {','.join(AUDIO_CODECS)} (the default)",
+        help="classical baselines (default: every one available for the modality)",
     )
-    p.add_argument(
-        "--codec-scales",
-        type=lambda t: [float(v) for v in t.split(",") if v.strip()],
-        default=list(DEFAULT_SCALES),
-        help="resolutions the codecs code at, e.g. 1,0.5,0.25 (below 1: downsample, code, "
-        "upsample, to reach low rates)",
-    )
-    p.add_argument(
-        "--tolerance",
-        type=float_in(0, 1, low_open=True),
-        default=0.05,
-        help="relative rate tolerance, in (0, 1]",
-    )
-    p.add_argument(
-        "--sweep",
-        type=int_list,
-        default=list(DEFAULT_SWEEP),
-        help="codec qualities for the curves",
-    )
-    p.add_argument(
-        "--opus-sweep",
-        type=lambda t: [float(v) for v in t.split(",") if v.strip()],
-        default=None,
-        help="audio: Opus bitrates in kbps for its curve (default "
-        f"{','.join(f'{b:g}' for b in DEFAULT_OPUS_SWEEP)})",
-    )
-    p.add_argument(
-        "--out", required=True, help="result JSON, *.json (Markdown and PNG go next to it)"
-    )
+    p.add_argument("--tolerance", type=float_in(0, 1, low_open=True), default=0.05,
+                   help="relative rate tolerance, in (0, 1]")  # fmt: skip
+    p.add_argument("--out", required=True,
+                   help="result JSON, *.json (Markdown and PNG go next to it)")  # fmt: skip
     add_overwrite_argument(p)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if not args.model and not args.results:
         raise SystemExit(f"{PROG}: give at least one --model or --results")
     if args.model and not args.data:
         raise SystemExit(f"{PROG}: --model needs --data")
     command = [PROG, *(sys.argv[1:] if argv is None else argv)]
     out, md, png = output_paths(PROG, args.out, suffix=".json", siblings=[".md", ".png"])
-    inputs = local_inputs(
-        args.results, args.model, args.data, list(weights_from_args(args).values())
-    )
+    weights = [v for k, v in vars(args).items() if k.endswith("_weights")]
+    inputs = local_inputs(args.results, args.model, args.data, weights)
     check_cli_outputs(PROG, [out, md, png], inputs=inputs, overwrite=args.overwrite)
     results = [load_result(path) for path in args.results]
     # fail early on bad names
     tokenizers = [(n, load_tokenizer(n, random_init=args.random_init)) for n in args.model]
-    modalities = {r.get("modality", "image") for r in results} | {t.modality for _, t in tokenizers}
+    modalities = {result_modality(r) for r in results} | {t.modality for _, t in tokenizers}
     if len(modalities) > 1:
         raise SystemExit(
             f"{PROG}: the tokenizers mix modalities ({', '.join(sorted(modalities))}); compare "
-            "images and audio separately"
+            "each modality separately"
         )
-    if modalities == {"audio"}:
-        rd, report = _audio(args, results, tokenizers, command)
-    else:
-        rd, report = _image(args, results, tokenizers, command)
+    (modality,) = modalities
+    found = {n: get_modality(n).evaluator for n in list_modalities()}
+    evaluator = check_evaluator(found, modality, PROG)
+    check_modality_options(parser, args, modality, PROG)
+    options = evaluator.options(args)
+    for name, tok in tokenizers:
+        if not evaluator.accepts_rates(tok):
+            options.pop(evaluator.rate_option, None)
+        result = evaluator.evaluate(
+            tok, model_name=name, data=args.data, metrics=args.metrics or
+            evaluator.rd_default_metrics(options), device=args.device, skip_bad=args.skip_bad,
+            limit=args.limit, progress=not args.no_progress, command=command, **options,
+        )  # fmt: skip
+        result["tokenizer"]["random_init"] = bool(args.random_init)
+        results.append(result)
+    rd = rate_distortion(
+        evaluator, results=results, data=args.data, codecs=args.codecs, metrics=args.metrics,
+        tolerance=args.tolerance, skip_bad=args.skip_bad, limit=args.limit, device=args.device,
+        progress=not args.no_progress, command=command, **evaluator.baseline_options(args),
+    )  # fmt: skip
+    report = rate_distortion_markdown(evaluator, rd)
     write_json(out, rd)
-    plot_rate_distortion(rd, png)
+    plot_rate_distortion(evaluator, rd, png)
     atomic_write_text(md, report + f"\n![rate-distortion]({png.name})\n")
     print(report)
     print(f"wrote {out}, {md} and {png}")
     return 0
-
-
-def _image(
-    args: argparse.Namespace,
-    results: list[dict[str, Any]],
-    tokenizers: list[tuple[str, Any]],
-    command: list[str],
-) -> tuple[dict[str, Any], str]:
-    check_modality_options(args, "image", PROG)
-    metrics = args.metrics or ["psnr", "ssim", "fd_efflite0"] + (
-        ["lpips"] if args.lpips_weights else []
-    )
-    weights = weights_from_args(args)
-    for name, tok in tokenizers:
-        result = evaluate_reconstruction(
-            tok,
-            model_name=name,
-            data=args.data,
-            num_tokens=args.num_tokens if tok.flexible_length else None,
-            metrics=metrics,
-            resolution=args.resolution,
-            resize=args.resize,
-            interpolation=args.interpolation,
-            batch_size=args.batch_size,
-            device=args.device,
-            weights=weights,
-            skip_bad=args.skip_bad,
-            limit=args.limit,
-            progress=not args.no_progress,
-            command=command,
-        )
-        result["tokenizer"]["random_init"] = bool(args.random_init)
-        results.append(result)
-    rd = rate_distortion(
-        results=results,
-        data=args.data,
-        codecs=args.codecs,
-        metrics=metrics if not args.results or args.metrics else None,
-        weights=weights,
-        sweep=args.sweep,
-        scales=args.codec_scales,
-        tolerance=args.tolerance,
-        batch_size=args.batch_size,
-        skip_bad=args.skip_bad,
-        limit=args.limit,
-        device=args.device,
-        progress=not args.no_progress,
-        command=command,
-    )
-    return rd, rate_distortion_markdown(rd)
-
-
-def _audio(
-    args: argparse.Namespace,
-    results: list[dict[str, Any]],
-    tokenizers: list[tuple[str, Any]],
-    command: list[str],
-) -> tuple[dict[str, Any], str]:
-    image_only = {
-        "sweep": ("image", list(DEFAULT_SWEEP)),
-        "codec_scales": ("image", list(DEFAULT_SCALES)),
-    }
-    check_modality_options(args, "audio", PROG, extra=image_only)
-    for name, tok in tokenizers:
-        result = evaluate_reconstruction(
-            tok,
-            model_name=name,
-            data=args.data,
-            num_codebooks=args.num_codebooks,
-            metrics=args.metrics,
-            max_seconds=args.max_seconds,
-            device=args.device,
-            skip_bad=args.skip_bad,
-            limit=args.limit,
-            progress=not args.no_progress,
-            command=command,
-        )
-        result["tokenizer"]["random_init"] = bool(args.random_init)
-        results.append(result)
-    rd = audio_rate_distortion(
-        results=results,
-        data=args.data,
-        codecs=args.codecs,
-        metrics=args.metrics if args.results else None,
-        sweep=args.opus_sweep or DEFAULT_OPUS_SWEEP,
-        tolerance=args.tolerance,
-        skip_bad=args.skip_bad,
-        limit=args.limit,
-        device=args.device,
-        progress=not args.no_progress,
-        command=command,
-    )
-    return rd, audio_rate_distortion_markdown(rd)
 
 
 if __name__ == "__main__":

@@ -25,61 +25,42 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from zoo._io import atomic_write_text, check_cli_outputs
-from zoo.evaluation import evaluate_reconstruction, reconstruction_markdown, write_json
+from zoo.evaluation import check_evaluator, write_json
 from zoo.evaluation.cli import (
-    add_audio_arguments,
     add_data_arguments,
     add_model_arguments,
     add_overwrite_argument,
-    add_weights_arguments,
     check_modality_options,
     check_reconstructions_dir,
-    int_list,
     load_tokenizer,
     local_inputs,
     name_list,
     output_paths,
-    weights_from_args,
 )
-from zoo.metrics import AUDIO_METRICS, IMAGE_METRICS
+from zoo.modalities import get_modality, list_modalities
 
 PROG = "eval/reconstruct.py"
 
 
+def evaluators() -> dict[str, Any]:
+    """``{modality: its evaluator or None}`` of every registered modality."""
+    return {name: get_modality(name).evaluator for name in list_modalities()}
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n", 1)[0])
+    found = [e for e in evaluators().values() if e is not None]
     add_model_arguments(p)
-    add_data_arguments(p)
-    add_audio_arguments(p)
-    p.add_argument(
-        "--num-tokens",
-        type=int_list,
-        default=None,
-        help="token counts to evaluate, e.g. 8,16,32 (flexible-length tokenizers; default: all)",
-    )
-    p.add_argument(
-        "--metrics",
-        type=name_list,
-        default=None,
-        help=f"comma-separated; images: {','.join(IMAGE_METRICS)} (default: psnr,ssim,"
-        "fd_efflite0 and ms_ssim for images of at least 161 px); audio: "
-        f"{','.join(AUDIO_METRICS)} or dnsmos for its three scores (default: mel_distance,"
-        "stft_distance,si_sdr,pesq,stoi)",
-    )
-    add_weights_arguments(p)
-    p.add_argument(
-        "--save-reconstructions",
-        default=None,
-        metavar="DIR",
-        help="write the reconstructions here (images: PNG; audio: float32 WAV)",
-    )
-    p.add_argument(
-        "--no-png-round-trip",
-        action="store_true",
-        help="measure float reconstructions instead of 8-bit ones",
-    )
+    add_data_arguments(p, found)
+    metrics = "; ".join(f"{e.items}: {','.join(e.metric_keys)} (default "
+                        f"{','.join(e.default_metrics)})" for e in found)  # fmt: skip
+    p.add_argument("--metrics", type=name_list, default=None, help=f"comma-separated; {metrics}")
+    p.add_argument("--save-reconstructions", default=None, metavar="DIR",
+                   help="write the reconstructions here ("
+                   + "; ".join(e.save_help for e in found if e.save_help) + ")")  # fmt: skip
     p.add_argument(
         "--out", required=True, help="result JSON path, *.json (the Markdown goes next to it)"
     )
@@ -88,46 +69,38 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     command = [PROG, *(sys.argv[1:] if argv is None else argv)]
     out, md = output_paths(PROG, args.out, suffix=".json", siblings=[".md"])
-    inputs = local_inputs(args.model, args.data, list(weights_from_args(args).values()))
+    weights = [v for k, v in vars(args).items() if k.endswith("_weights")]
+    inputs = local_inputs(args.model, args.data, weights)
     check_cli_outputs(PROG, [out, md], inputs=inputs, overwrite=args.overwrite)
     check_reconstructions_dir(
         PROG, args.save_reconstructions, data=args.data, overwrite=args.overwrite
     )
     tokenizer = load_tokenizer(args.model, random_init=args.random_init)
-    check_modality_options(args, tokenizer.modality, PROG)
-    common = {
-        "model_name": args.model,
-        "data": args.data,
-        "metrics": args.metrics,
-        "device": args.device,
-        "save_reconstructions": args.save_reconstructions,
-        "skip_bad": args.skip_bad,
-        "limit": args.limit,
-        "progress": not args.no_progress,
-        "command": command,
-    }
-    if tokenizer.modality == "audio":
-        options = {"num_codebooks": args.num_codebooks, "max_seconds": args.max_seconds}
-    else:
-        options = {
-            "num_tokens": args.num_tokens,
-            "resolution": args.resolution,
-            "resize": args.resize,
-            "interpolation": args.interpolation,
-            "batch_size": args.batch_size,
-            "weights": weights_from_args(args),
-            "png_round_trip": not args.no_png_round_trip,
-        }
-    result = evaluate_reconstruction(tokenizer, **common, **options)
+    evaluator = check_evaluator(evaluators(), tokenizer.modality, tokenizer._label)
+    check_modality_options(parser, args, tokenizer.modality, PROG)
+    result = evaluator.evaluate(
+        tokenizer,
+        model_name=args.model,
+        data=args.data,
+        metrics=args.metrics,
+        device=args.device,
+        save_reconstructions=args.save_reconstructions,
+        skip_bad=args.skip_bad,
+        limit=args.limit,
+        progress=not args.no_progress,
+        command=command,
+        **evaluator.options(args),
+    )
     result["tokenizer"]["random_init"] = bool(args.random_init)
     write_json(out, result)
-    atomic_write_text(md, reconstruction_markdown(result))
+    atomic_write_text(md, evaluator.markdown(result))
     for entry in result["data"]["skipped"]:
         print(f"skipped {entry['name']}: {entry['error']}", file=sys.stderr)
-    print(reconstruction_markdown(result))
+    print(evaluator.markdown(result))
     print(f"wrote {out} and {md}")
     return 0
 

@@ -22,11 +22,12 @@ from pathlib import Path
 
 import zoo
 from zoo._io import atomic_write_json, atomic_write_text, check_cli_outputs
-from zoo.evaluation import load_result
+from zoo.evaluation import check_evaluator, load_result
 from zoo.evaluation.cli import add_overwrite_argument, local_inputs, output_paths
-from zoo.evaluation.protocol import sha256_json
+from zoo.evaluation.protocol import result_modality, sha256_json
 from zoo.evaluation.report import eval_results_markdown, model_card_eval_results
 from zoo.hub import render_model_card
+from zoo.modalities import get_modality, list_modalities
 from zoo.tokenizers.base import CONFIG_NAME, WEIGHTS_NAME
 
 PROG = "eval/to_model_card.py"
@@ -57,8 +58,14 @@ def main(argv: list[str] | None = None) -> int:
     inputs = local_inputs(args.result, model_files)
     check_cli_outputs(PROG, outputs, inputs=inputs, overwrite=args.overwrite)
     result = load_result(args.result)
+    found = {n: get_modality(n).evaluator for n in list_modalities()}
+    evaluator = check_evaluator(found, result_modality(result), args.result)
     eval_results = model_card_eval_results(
-        result, dataset_name=args.dataset_name, dataset_type=args.dataset_type, split=args.split
+        evaluator,
+        result,
+        dataset_name=args.dataset_name,
+        dataset_type=args.dataset_type,
+        split=args.split,
     )
     table = eval_results_markdown(eval_results)
     if args.out:

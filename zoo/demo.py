@@ -27,7 +27,7 @@ from PIL import Image
 import zoo
 from zoo._io import atomic_file, check_cli_outputs
 from zoo.data.samples import SAMPLE_PHOTOS, resize_center_crop, sample_photo_tensor
-from zoo.evaluation.codecs import available_codecs, decode, match_rate
+from zoo.evaluation.baselines.images import available_codecs, decode, match_rate
 from zoo.metrics import PSNR, SSIM
 
 DEFAULT_MODEL = "titok_cpu_flex.photos64"

@@ -20,19 +20,19 @@ from PIL import Image
 import zoo
 from zoo.evaluation import (
     AUDIO_REQUIRED_FIELDS,
+    AudioEvaluator,
     AudioRule,
     BadAudioError,
     load_result,
     open_audio_source,
-    validate_result,
 )
-from zoo.evaluation.audio_codecs import (
+from zoo.evaluation.audio_sources import ALSA_DIR, decode_audio
+from zoo.evaluation.baselines.opus import (
     match_opus_rate,
     opus_round_trip,
     parse_ogg_opus,
     require_opus,
 )
-from zoo.evaluation.audio_sources import ALSA_DIR, decode_audio
 from zoo.evaluation.report import model_card_eval_results
 from zoo.metrics import PESQ, SISDR
 
@@ -78,7 +78,7 @@ def audio_result(scripts, speech_dir, tmp_path_factory) -> Path:
 
 def test_result_is_a_full_protocol_record(audio_result, speech_dir):
     result = load_result(audio_result)
-    validate_result(result)
+    AudioEvaluator().validate(result)
     for path in AUDIO_REQUIRED_FIELDS:
         assert _get(result, path) is not None or path in ("data.skipped", "protocol.max_seconds")
     tok = zoo.create_tokenizer(MODEL)
@@ -121,7 +121,7 @@ def test_result_is_a_full_protocol_record(audio_result, speech_dir):
     del broken["protocol"]["sample_rate"]
     del broken["results"][1]["measured_bitrate_kbps"]
     with pytest.raises(ValueError, match=r"protocol\.sample_rate.*results\[1\]\.measured_bitrate"):
-        validate_result(broken)
+        AudioEvaluator().validate(broken)
 
 
 def test_saved_wavs_are_exactly_what_was_measured(audio_result, speech_dir):
@@ -299,7 +299,8 @@ def test_leaderboard_and_model_card(scripts, audio_result, audio_rd, tmp_path):
     pesq = [float(r.split("|")[7]) for r in rows]  # #, method, setting, kbps, mel, SI-SDR, PESQ
     assert pesq == sorted(pesq, reverse=True) and any("Opus" in r for r in rows)
     assert "different protocols" not in text
-    (entry,) = model_card_eval_results(load_result(audio_result), dataset_name="speech-2")
+    result = load_result(audio_result)
+    (entry,) = model_card_eval_results(AudioEvaluator(), result, dataset_name="speech-2")
     assert entry["dataset"] == "speech-2 (2 clips, 2 s)"
     pesq4 = load_result(audio_result)["results"][0]["metrics"]["pesq"]
     assert entry["metrics"]["PESQ-WB @8kHz, 4 kbps"] == pytest.approx(pesq4)
@@ -312,7 +313,7 @@ def test_leaderboard_and_model_card(scripts, audio_result, audio_rd, tmp_path):
 
 def _image_result(tmp_path: Path) -> Path:
     """A minimal valid image result (the schema only), for the mixed-modality check."""
-    from zoo.evaluation.protocol import REQUIRED_FIELDS
+    from zoo.evaluation import REQUIRED_FIELDS
 
     result: dict = {}
     for path in REQUIRED_FIELDS:

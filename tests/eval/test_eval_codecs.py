@@ -5,7 +5,7 @@ import pytest
 import skimage.data
 from PIL import Image
 
-from zoo.evaluation.codecs import available_codecs, decode, encode, get_codec, match_rate
+from zoo.evaluation.baselines.images import available_codecs, decode, encode, get_codec, match_rate
 
 
 def _photo(arr: np.ndarray, size: int = 128) -> np.ndarray:

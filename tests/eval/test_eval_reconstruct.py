@@ -15,10 +15,10 @@ import zoo
 from zoo.evaluation import (
     REQUIRED_FIELDS,
     BadImageError,
+    ImageEvaluator,
     SizeMismatchError,
-    evaluate_reconstruction,
+    check_evaluator,
     load_result,
-    validate_result,
 )
 from zoo.evaluation.sources import DataLog, ResizeRule, iter_image_batches, open_image_source
 from zoo.metrics import PSNR, SSIM
@@ -32,7 +32,7 @@ def _get(obj, dotted):
 
 def test_result_holds_every_protocol_field(titok_result, titok_dir):
     result = load_result(titok_result)
-    validate_result(result)
+    ImageEvaluator().validate(result)
     for path in REQUIRED_FIELDS:
         assert _get(result, path) is not None or path == "data.skipped", path
     tok = zoo.load(str(titok_dir))
@@ -60,7 +60,7 @@ def test_result_holds_every_protocol_field(titok_result, titok_dir):
     del broken["protocol"]["resize"]
     del broken["results"][0]["bits_per_pixel"]
     with pytest.raises(ValueError, match=r"protocol\.resize.*results\[0\]\.bits_per_pixel"):
-        validate_result(broken)
+        ImageEvaluator().validate(broken)
 
 
 def test_saved_pngs_are_exactly_what_was_measured(titok_result):
@@ -100,7 +100,7 @@ def test_fixed_length_tokenizer_on_a_folder_with_fd(scripts, vqgan_dir, photo_di
             "--save-reconstructions", str(tmp_path / "png")]  # fmt: skip
     assert scripts["reconstruct"].main(argv) == 0
     result = load_result(out)
-    validate_result(result)
+    ImageEvaluator().validate(result)
     (entry,) = result["results"]
     assert entry["num_tokens"] == 64 and result["protocol"]["num_tokens"] == [64]
     assert entry["bits_per_image"] == pytest.approx(64 * math.log2(60))
@@ -138,8 +138,9 @@ def test_bad_input_is_reported_by_name(scripts, titok_dir, photo_dir, tmp_path):
         scripts["reconstruct"].main([*base, "--out", str(tmp_path / "d.json")])
 
 
-def test_argument_errors(titok_dir, vqgan_dir):
+def test_argument_errors(scripts, titok_dir, vqgan_dir):
     titok, vqgan = zoo.load(str(titok_dir)), zoo.load(str(vqgan_dir))
+    evaluate_reconstruction = ImageEvaluator().evaluate
     with pytest.raises(ValueError, match="not flexible-length"):
         evaluate_reconstruction(vqgan, model_name="v", data="skimage", num_tokens=[8])
     with pytest.raises(ValueError, match=r"accepts 1 to 8 tokens"):
@@ -152,4 +153,4 @@ def test_argument_errors(titok_dir, vqgan_dir):
         )
     video = SimpleNamespace(modality="video", _label="tokenizer 'x'")
     with pytest.raises(NotImplementedError, match="no reconstruction evaluator for modality"):
-        evaluate_reconstruction(video, model_name="x", data="skimage")
+        check_evaluator(scripts["reconstruct"].evaluators(), video.modality, video._label)

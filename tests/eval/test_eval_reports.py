@@ -6,7 +6,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from zoo.evaluation import load_result
+from zoo.evaluation import ImageEvaluator, load_result
 from zoo.evaluation.rate_distortion import rate_distortion
 
 
@@ -62,9 +62,9 @@ def test_rate_distortion_refuses_mixed_protocols(titok_result, tmp_path):
     b = json.loads(json.dumps(a))
     b["data"]["manifest_sha256"] = "0" * 64
     with pytest.raises(ValueError, match="different data manifests"):
-        rate_distortion(results=[a, b])
+        rate_distortion(ImageEvaluator(), results=[a, b])
     with pytest.raises(ValueError, match="at least one tokenizer result"):
-        rate_distortion(results=[])
+        rate_distortion(ImageEvaluator(), results=[])
 
 
 def test_compare_leaderboard(scripts, titok_result, rd_path, tmp_path):

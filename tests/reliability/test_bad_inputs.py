@@ -496,11 +496,11 @@ def _parser_exits(parse, argv: list[str], capsys) -> str:
 def test_eval_size_knobs_are_range_checked(argv, match, capsys):
     import argparse
 
-    from zoo.evaluation.cli import add_audio_arguments, add_data_arguments
+    from zoo.evaluation import AudioEvaluator, ImageEvaluator
+    from zoo.evaluation.cli import add_data_arguments
 
     p = argparse.ArgumentParser()
-    add_data_arguments(p)
-    add_audio_arguments(p)
+    add_data_arguments(p, [ImageEvaluator(), AudioEvaluator()])
     assert re.search(match, _parser_exits(p.parse_args, ["--data", "x", *argv], capsys))
 
 

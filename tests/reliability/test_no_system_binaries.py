@@ -14,7 +14,7 @@ import soundfile as sf
 import soxr
 
 from zoo.data import audio_corpus, photos
-from zoo.evaluation.audio_codecs import match_opus_rate, opus_round_trip, opus_settings
+from zoo.evaluation.baselines.opus import match_opus_rate, opus_round_trip, opus_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = ROOT / "tests" / "fixtures" / "speech_front_center_24k.flac"

@@ -24,8 +24,6 @@ quality); clip to [-1, 1] (resampling can overshoot). No loudness normalisation.
 
 from __future__ import annotations
 
-import hashlib
-import io
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,9 +34,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from zoo.evaluation.sources import DataLog, portable_path
+from zoo.data.audio import convert_channels, language_of, resample
+from zoo.data.audio import decode_audio as _decode_file
+from zoo.data.bad_files import BadSampleError
+from zoo.data.files import AUDIO_EXTENSIONS
+from zoo.evaluation.sources import DataLog, FileListSource, FolderSource, read_items
+from zoo.metrics.audio import SILENCE_PEAK
 
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff")
 ALSA_DIR = Path("/usr/share/sounds/alsa")
 #: The spoken prompts of alsa-utils (``Noise.wav``, pink noise, is left out).
 ALSA_PROMPTS = (
@@ -64,56 +66,17 @@ class BadAudioError(ValueError):
 
 
 # --------------------------------------------------------------------------- sources
-class AudioSource:
+class AudioSource(FileListSource):
     """An ordered list of audio files: iterate for ``(name, bytes | BadAudioError)``."""
 
-    kind: str = ""
-
-    def __init__(self, spec: str, files: list[tuple[str, Path]]) -> None:
-        self.spec = spec
-        self.files = files
-
-    def __len__(self) -> int:
-        return len(self.files)
-
-    def __iter__(self) -> Iterator[tuple[str, bytes | BadAudioError]]:
-        for name, path in self.files:
-            try:
-                yield name, path.read_bytes()
-            except OSError as err:
-                yield name, BadAudioError(f"{name}: cannot read {str(path)!r}: {err}")
-
-    def describe(self) -> dict[str, Any]:
-        return {"kind": self.kind, "spec": self.spec}
+    bad_error = BadAudioError
 
 
-class AudioFolderSource(AudioSource):
+class AudioFolderSource(FolderSource, AudioSource):
     """Every audio file below a folder, sorted by relative path."""
 
-    kind = "folder"
-
-    def __init__(self, folder: str | Path) -> None:
-        root = Path(folder)
-        if not root.is_dir():
-            raise FileNotFoundError(f"audio folder {str(root)!r} does not exist")
-        files = sorted(
-            p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS
-        )
-        if not files:
-            raise FileNotFoundError(
-                f"audio folder {str(root)!r} holds no audio files ({', '.join(AUDIO_EXTENSIONS)})"
-            )
-        super().__init__(str(folder), [(p.relative_to(root).as_posix(), p) for p in files])
-        self.root = root
-
-    def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "path": portable_path(self.root)}
-
-
-def _tuxpaint_language(path: Path) -> str:
-    """``frog-1_desc_fr.ogg -> "fr"``; ``frog-1_desc.ogg`` (no suffix) is English."""
-    tail = path.name.split("_desc", 1)[1].split(".", 1)[0]
-    return tail.lstrip("_") or "en"
+    extensions = AUDIO_EXTENSIONS
+    noun = "audio files"
 
 
 def builtin_speech(which: str = "speech") -> list[tuple[str, Path, str]]:
@@ -127,7 +90,7 @@ def builtin_speech(which: str = "speech") -> list[tuple[str, Path, str]]:
     if which == "speech" and TUXPAINT_DIR.is_dir():
         taken: dict[str, int] = {}
         for p in sorted(TUXPAINT_DIR.rglob("*_desc*.ogg")):
-            lang = _tuxpaint_language(p)
+            lang = language_of(p) or p.name  # an unparsable name is a language of its own
             if taken.get(lang, 0) < TUXPAINT_PER_LANGUAGE:
                 taken[lang] = taken.get(lang, 0) + 1
                 name = f"tuxpaint/{p.relative_to(TUXPAINT_DIR).as_posix()}"
@@ -180,14 +143,12 @@ def open_audio_source(spec: str | Path) -> AudioSource:
 
 # --------------------------------------------------------------------------- the clip rule
 def decode_audio(data: bytes, name: str) -> tuple[np.ndarray, int]:
-    """Decode ``data`` with soundfile: float32 ``(frames, channels)`` and the sample rate."""
-    import soundfile as sf
-
+    """Decode ``data`` (:func:`zoo.data.audio.decode_audio`): float32 ``(frames, channels)`` and
+    the sample rate; BadAudioError naming ``name`` otherwise."""
     try:
-        audio, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
-    except Exception as err:  # libsndfile raises LibsndfileError, RuntimeError, TypeError, ...
-        raise BadAudioError(f"{name}: cannot decode audio: {type(err).__name__}: {err}") from err
-    return audio, int(rate)
+        return _decode_file(data, name)
+    except BadSampleError as err:
+        raise BadAudioError(str(err)) from err
 
 
 @dataclass(frozen=True)
@@ -210,26 +171,24 @@ class AudioRule:
     def apply(self, audio: np.ndarray, rate: int, name: str) -> np.ndarray:
         """Float32 ``(frames, channels)`` at ``rate`` -> float32 ``(channels, samples)`` at the
         model's rate, clipped to [-1, 1]."""
-        import soxr
-
         have = audio.shape[1]
-        if have != self.channels:
-            if self.channels == 1:
-                audio = audio.mean(axis=1, keepdims=True)
-            elif have == 1:
-                audio = np.repeat(audio, self.channels, axis=1)
-            else:
-                raise BadAudioError(
-                    f"{name}: has {have} channels; a {self.channels}-channel model takes mono "
-                    f"(duplicated) or {self.channels}-channel audio"
-                )
+        x = torch.from_numpy(np.ascontiguousarray(audio.T))
+        try:
+            x = convert_channels(x, self.channels, who=name)
+        except ValueError:
+            raise BadAudioError(
+                f"{name}: has {have} channels; a {self.channels}-channel model takes mono "
+                f"(duplicated) or {self.channels}-channel audio"
+            ) from None
         if self.max_seconds is not None:
-            audio = audio[: math.ceil(self.max_seconds * rate)]
-        if rate != self.sample_rate:
-            audio = soxr.resample(audio, rate, self.sample_rate, quality="VHQ")
+            x = x[:, : math.ceil(self.max_seconds * rate)]
+        try:
+            x = resample(x, rate, self.sample_rate)
+        except ValueError as err:  # an absurd rate in a damaged header
+            raise BadAudioError(f"{name}: {err}") from err
         if self.max_seconds is not None:
-            audio = audio[: round(self.max_seconds * self.sample_rate)]
-        return np.ascontiguousarray(np.clip(audio, -1.0, 1.0).T, dtype=np.float32)
+            x = x[:, : round(self.max_seconds * self.sample_rate)]
+        return np.ascontiguousarray(x.clamp(-1.0, 1.0).numpy(), dtype=np.float32)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -272,49 +231,28 @@ def iter_audio_clips(
     ``reject_silent``, digital silence raise BadAudioError naming the file, unless ``skip_bad``:
     then they are listed in ``log.skipped`` and left out. ``limit`` stops after that many clips.
     """
-    from zoo.metrics.audio import SILENCE_PEAK
 
-    count = 0
-    for name, data in source:
-        if limit is not None and count >= limit:
-            break
-        try:
-            if isinstance(data, BadAudioError):
-                raise data
-            raw, rate = decode_audio(data, name)
-            if not np.isfinite(raw).all():
-                raise BadAudioError(
-                    f"{name}: holds {int((~np.isfinite(raw)).sum())} NaN/Inf samples"
-                )
-            audio = rule.apply(raw, rate, name)
-            if audio.shape[1] < min_samples:
-                raise BadAudioError(
-                    f"{name}: {audio.shape[1]} samples ({audio.shape[1] / rule.sample_rate:.3g} s) "
-                    f"at {rule.sample_rate} Hz, shorter than the {min_samples} samples "
-                    f"({min_samples / rule.sample_rate:.3g} s) the tokenizer and metrics need"
-                )
-            if reject_silent and float(np.abs(audio).max()) < SILENCE_PEAK:
-                raise BadAudioError(
-                    f"{name}: is digital silence (peak below {SILENCE_PEAK:.2g}); SI-SDR, PESQ "
-                    "and STOI are undefined against a silent reference"
-                )
-        except BadAudioError as err:
-            if not skip_bad:
-                raise BadAudioError(f"{err} (pass --skip-bad to skip unusable files)") from err
-            log.skipped.append({"name": name, "error": str(err)})
-            continue
-        log.manifest.append(
-            {
-                "name": name,
-                "sha256": hashlib.sha256(data).hexdigest(),
-                "sample_rate": rate,
-                "channels": int(raw.shape[1]),
-                "frames": int(raw.shape[0]),
-                "seconds": round(audio.shape[1] / rule.sample_rate, 6),
-            }
-        )
-        count += 1
+    def read(name: str, data: bytes) -> tuple[np.ndarray, dict[str, Any]]:
+        raw, rate = decode_audio(data, name)
+        if not np.isfinite(raw).all():
+            raise BadAudioError(f"{name}: holds {int((~np.isfinite(raw)).sum())} NaN/Inf samples")
+        audio = rule.apply(raw, rate, name)
+        n, sr = audio.shape[1], rule.sample_rate
+        if n < min_samples:
+            raise BadAudioError(
+                f"{name}: {n} samples ({n / sr:.3g} s) at {sr} Hz, shorter than the "
+                f"{min_samples} samples ({min_samples / sr:.3g} s) the tokenizer and metrics need"
+            )
+        if reject_silent and float(np.abs(audio).max()) < SILENCE_PEAK:
+            raise BadAudioError(
+                f"{name}: is digital silence (peak below {SILENCE_PEAK:.2g}); SI-SDR, PESQ "
+                "and STOI are undefined against a silent reference"
+            )
+        fields = {"sample_rate": rate, "channels": int(raw.shape[1]), "frames": int(raw.shape[0]),
+                  "seconds": round(n / sr, 6)}  # fmt: skip
+        return audio, fields
+
+    items = read_items(source, read, skip_bad=skip_bad, log=log, limit=limit, error=BadAudioError,
+                       unusable="unusable", noun="clips")  # fmt: skip
+    for name, audio in items:
         yield AudioClip(name, torch.from_numpy(audio)[None])
-    if count == 0:
-        what = f"all {len(log.skipped)} files were unusable" if log.skipped else "no clips"
-        raise BadAudioError(f"data {source.spec!r}: {what}; nothing to evaluate")

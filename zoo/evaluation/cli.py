@@ -1,4 +1,5 @@
-"""Argument parsing shared by the ``eval/`` command-line runners."""
+"""Argument parsing shared by the ``eval/`` command-line runners (modality options come from
+each evaluator, see :func:`add_data_arguments`)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from zoo._argtypes import float_in, int_in
-from zoo.evaluation.sources import RESIZE_RULES
+import torch
+
+import zoo
+from zoo._argtypes import int_in
 
 #: Largest --resolution side and --batch-size (bigger ones only exhaust memory).
 MAX_RESOLUTION = 16384
@@ -52,61 +55,51 @@ def resolution(text: str) -> tuple[int, int]:
     return values[0], values[1]
 
 
-def add_data_arguments(p: argparse.ArgumentParser) -> None:
-    """--data, --resolution, --resize, --interpolation, --skip-bad, --limit, --batch-size."""
+def float_list(text: str) -> list[float]:
+    """``"1,0.5"`` -> ``[1.0, 0.5]``."""
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated numbers, got {text!r}"
+        ) from None
+
+
+def add_data_arguments(
+    p: argparse.ArgumentParser, evaluators: Sequence[Any], *, baseline: bool = False
+) -> None:
+    """--data, --skip-bad, --limit, --device, --no-progress, then one argument group per
+    evaluator (its rate option, its own options and, with ``baseline``, those of its classical
+    baseline). Which modality owns which option is kept in ``p.modality_options`` for
+    :func:`check_modality_options`."""
     p.add_argument(
         "--data",
         required=True,
-        help="images: a folder, webdataset .tar shard(s) (brace patterns allowed), or 'skimage' "
-        "(the bundled real photos of scikit-image and matplotlib); audio: a folder of audio "
-        "files, 'speech' (built-in real speech: alsa-utils prompts + Tux Paint descriptions) or "
-        "'alsa' (the 8 alsa-utils prompts)",
+        help="; ".join(e.data_help for e in evaluators if e.data_help) or "the data",
     )
-    p.add_argument(
-        "--resolution",
-        type=resolution,
-        default=None,
-        help="SIZE or HxW (default: the tokenizer's fixed or pretrained resolution)",
-    )
-    p.add_argument(
-        "--resize",
-        choices=RESIZE_RULES,
-        default="center-crop",
-        help="center-crop: resize to cover the resolution, then center crop (default); none: "
-        "every image must already have the resolution",
-    )
-    p.add_argument("--interpolation", default="bicubic", choices=("bicubic", "bilinear", "lanczos"))
     p.add_argument(
         "--skip-bad",
         action="store_true",
         help="skip unreadable / truncated files (listed in the result) instead of stopping",
     )
     p.add_argument("--limit", type=int_in(1), default=None, help="evaluate only the first N items")
-    p.add_argument(
-        "--batch-size",
-        type=int_in(1, MAX_BATCH),
-        default=16,
-        help=f"images per batch, 1-{MAX_BATCH} (images only)",
-    )
     p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda:0, ...")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-
-
-def add_audio_arguments(p: argparse.ArgumentParser) -> None:
-    """--num-codebooks, --max-seconds (audio tokenizers)."""
-    p.add_argument(
-        "--num-codebooks",
-        type=int_list,
-        default=None,
-        help="audio: codebook counts (bitrates) to evaluate, e.g. 1,2,4 (default: every one the "
-        "tokenizer supports)",
-    )
-    p.add_argument(
-        "--max-seconds",
-        type=float_in(0, 24 * 3600, low_open=True),
-        default=None,
-        help="audio: evaluate only the first N seconds of every clip (default: whole clips)",
-    )
+    owners: dict[str, set[str]] = {}
+    for evaluator in evaluators:
+        group = p.add_argument_group(f"{evaluator.name} options")
+        before = set(p._option_string_actions)
+        flag = "--" + evaluator.rate_option.replace("_", "-") if evaluator.rate_option else None
+        if flag and flag not in before:
+            group.add_argument(flag, type=int_list, default=None, help=evaluator.rate_help)
+        evaluator.add_arguments(group)
+        if baseline:
+            evaluator.add_baseline_arguments(group)
+        added = (set(p._option_string_actions) - before) | ({flag} if flag else set())
+        for action in p._actions:
+            if set(action.option_strings) & added:
+                owners.setdefault(action.dest, set()).add(evaluator.name)
+    p.modality_options = owners  # type: ignore[attr-defined]
 
 
 def add_model_arguments(p: argparse.ArgumentParser, *, repeatable: bool = False) -> None:
@@ -131,10 +124,6 @@ def add_model_arguments(p: argparse.ArgumentParser, *, repeatable: bool = False)
 
 def load_tokenizer(name: str, *, random_init: bool) -> Any:
     """``zoo.load(name)``, or ``zoo.create_tokenizer(name)`` with seed 0 for ``random_init``."""
-    import torch
-
-    import zoo
-
     if not random_init:
         return zoo.load(name)
     if not zoo.registry.is_tokenizer(name):
@@ -147,77 +136,23 @@ def load_tokenizer(name: str, *, random_init: bool) -> Any:
     return zoo.create_tokenizer(name).eval()
 
 
-#: Options that apply to one modality only: ``dest -> (modality, default)``.
-_MODALITY_OPTIONS = {
-    "resolution": ("image", None),
-    "resize": ("image", "center-crop"),
-    "interpolation": ("image", "bicubic"),
-    "batch_size": ("image", 16),
-    "num_tokens": ("image", None),
-    "no_png_round_trip": ("image", False),
-    "fid_weights": ("image", None),
-    "lpips_weights": ("image", None),
-    "lpips_lin_weights": ("image", None),
-    "efflite0_weights": ("image", None),
-    "num_codebooks": ("audio", None),
-    "max_seconds": ("audio", None),
-    "opus_sweep": ("audio", None),
-}
-
-
 def check_modality_options(
-    args: argparse.Namespace,
-    modality: str,
-    prog: str,
-    extra: dict[str, tuple[str, Any]] | None = None,
+    parser: argparse.ArgumentParser, args: argparse.Namespace, modality: str, prog: str
 ) -> None:
-    """SystemExit naming the options given that do not apply to ``modality`` (``extra``: more
-    ``dest -> (modality, default)`` entries of one script)."""
-    options = {**_MODALITY_OPTIONS, **(extra or {})}
+    """SystemExit naming the options given (not at their default) that only other modalities
+    take (see :func:`add_data_arguments`)."""
+    owners: dict[str, set[str]] = getattr(parser, "modality_options", {})
     wrong = [
         "--" + dest.replace("_", "-")
-        for dest, (mod, default) in options.items()
-        if mod != modality and hasattr(args, dest) and getattr(args, dest) != default
+        for dest, mods in owners.items()
+        if modality not in mods and getattr(args, dest, None) != parser.get_default(dest)
     ]
     if wrong:
+        own = ["--" + d.replace("_", "-") for d, mods in owners.items() if modality in mods]
         raise SystemExit(
             f"{prog}: {', '.join(wrong)} do(es) not apply to {modality} tokenizers"
-            + (" (audio uses --num-codebooks and --max-seconds)" if modality == "audio" else "")
+            + (f" ({modality} uses {', '.join(own)})" if own else "")
         )
-
-
-def add_weights_arguments(p: argparse.ArgumentParser) -> None:
-    """Weight files of the feature networks (FID, LPIPS, FD-EffLite0)."""
-    p.add_argument(
-        "--fid-weights",
-        default=None,
-        help="Inception-v3 FID weights (torch-fidelity's weights-inception-2015-12-05-6726825d"
-        ".pth); default: the torch hub cache",
-    )
-    p.add_argument(
-        "--lpips-weights",
-        default=None,
-        help="VGG-16 ImageNet weights for LPIPS (vgg16-397923af.pth); default: torch hub cache",
-    )
-    p.add_argument(
-        "--lpips-lin-weights",
-        default=None,
-        help="LPIPS v0.1 VGG linear heads (default: the copy bundled with torchmetrics)",
-    )
-    p.add_argument(
-        "--efflite0-weights",
-        default=None,
-        help="EfficientNet-Lite0 weights for FD-EffLite0 (default: the pip-packaged ones)",
-    )
-
-
-def weights_from_args(args: argparse.Namespace) -> dict[str, str | None]:
-    return {
-        "fid": args.fid_weights,
-        "lpips": args.lpips_weights,
-        "lpips_lin": args.lpips_lin_weights,
-        "fd_efflite0": args.efflite0_weights,
-    }
 
 
 def markdown_path(json_path: str | Path) -> Path:

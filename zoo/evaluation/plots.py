@@ -1,5 +1,5 @@
-"""PNG plots of metric vs rate: bits per pixel for images, kbps for audio (matplotlib Agg,
-without touching pyplot state)."""
+"""PNG plots of metric vs rate (the evaluator's: bits per pixel for images, kbps for audio;
+matplotlib Agg, without touching pyplot state)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from zoo._io import atomic_file
-from zoo.evaluation.codecs import variant_label
+from zoo.evaluation.baselines import variant_label
+from zoo.evaluation.runner import Evaluator
 from zoo.metrics import HIGHER_IS_BETTER, METRIC_LABELS
 
 _CODEC_STYLE = {
@@ -18,6 +19,8 @@ _CODEC_STYLE = {
     "opus": ("tab:red", "s"),
 }
 _SCALE_LINE = {"": "--", "0.5x": ":", "0.25x": "-."}
+#: Axis labels of rate units.
+RATE_LABELS = {"bpp": "bits per pixel"}
 
 
 def _codec_style(name: str) -> tuple[str, str, str]:
@@ -52,13 +55,11 @@ def _label_axis(ax: Any, key: str, rate_label: str = "bits per pixel") -> None:
     ax.grid(True, which="both", alpha=0.3)
 
 
-def plot_rate_distortion(rd: dict[str, Any], path: str | Path) -> Path:
-    """One panel per metric: tokenizers (solid, one line over token counts or bitrates) and
-    codecs (quality / bitrate sweep, line style by coding resolution; hollow markers at the
-    tokenizers' rates). Images are plotted against bits per pixel, audio against kbps."""
-    audio = rd.get("modality") == "audio"
-    tok_rate = "measured_bitrate_kbps" if audio else "bits_per_pixel"
-    codec_rate = "payload_kbps" if audio else "bits_per_pixel"
+def plot_rate_distortion(evaluator: Evaluator, rd: dict[str, Any], path: str | Path) -> Path:
+    """One panel per metric: tokenizers (solid, one line over their rates) and baselines
+    (quality / bitrate sweep, line style by coding resolution; hollow markers at the tokenizers'
+    rates), against the evaluator's rate (bits per pixel, kbps: ``rd_rates`` / ``rd_unit``)."""
+    tok_rate, codec_rate = evaluator.rd_rates
     keys = rd["protocol"]["metric_names"]
     fig, axes = _figure(len(keys))
     for i, (ax, key) in enumerate(zip(axes, keys, strict=True)):
@@ -92,16 +93,8 @@ def plot_rate_distortion(rd: dict[str, Any], path: str | Path) -> Path:
                 marker=marker,
                 s=70,
             )
-        _label_axis(ax, key, "kbps" if audio else "bits per pixel")
-    if audio:
-        p = rd["protocol"]
-        what = (
-            f"{rd['data']['num_samples']} clips, {rd['data']['total_seconds']:.1f} s, "
-            f"{p['sample_rate']} Hz"
-        )
-    else:
-        h, w = rd["protocol"]["resolution"]
-        what = f"{rd['data']['num_samples']} images, {h}x{w}"
+        _label_axis(ax, key, RATE_LABELS.get(evaluator.rd_unit, evaluator.rd_unit))
+    what = evaluator.rd_describe_data(rd)
     fig.suptitle(
         f"{rd['data']['source']['spec']}: {what}; hollow markers: codec at the tokenizers' rates",
         fontsize=10,
@@ -117,9 +110,10 @@ def plot_leaderboard(
     path: str | Path,
     *,
     rate_key: str = "bits_per_pixel",
+    rate_label: str = "bpp",
 ) -> Path:
     """One panel per metric; each entry ``{"name", "points": [{rate_key, "metrics"}]}`` is one
-    line over its rates (``rate_key`` ``"bits_per_pixel"`` for images, ``"kbps"`` for audio)."""
+    line over its rates (an evaluator's ``board_rate``: ``"bits_per_pixel"``, ``"kbps"``)."""
     fig, axes = _figure(len(keys))
     for i, (ax, key) in enumerate(zip(axes, keys, strict=True)):
         for e in entries:
@@ -137,7 +131,7 @@ def plot_leaderboard(
                 color=color,
                 label=e["name"] if i == 0 else None,
             )
-        _label_axis(ax, key, "kbps" if rate_key == "kbps" else "bits per pixel")
+        _label_axis(ax, key, RATE_LABELS.get(rate_label, rate_label))
     fig.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
     fig.tight_layout()
     return _save(fig, path)

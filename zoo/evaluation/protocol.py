@@ -13,13 +13,14 @@ A reconstruction result (``schema`` :data:`RECONSTRUCTION_SCHEMA`) is a JSON obj
 - ``environment``: zoo / torch / torchmetrics / torch-fidelity / Python versions, platform and
   device; ``wall_time_s``, ``created`` (UTC) and the ``command`` line.
 
-Audio results (``modality: "audio"``, see :mod:`.reconstruct_audio`) keep this layout with the
-audio format in place of the image geometry: ``protocol`` holds sample rate, channels, channel
-rule, crop, resampler and the evaluated codebook counts; ``data`` the total duration; every
-entry of ``results`` a codebook count with its nominal and measured bitrate in kbps.
+Audio results (``modality: "audio"``, see :mod:`.audio`) keep this layout with the audio format
+in place of the image geometry: ``protocol`` holds sample rate, channels, channel rule, crop,
+resampler and the evaluated codebook counts; ``data`` the total duration; every entry of
+``results`` a codebook count with its nominal and measured bitrate in kbps.
 
-:data:`REQUIRED_FIELDS` (images) and :data:`AUDIO_REQUIRED_FIELDS` list the dotted paths every
-reconstruction result must hold; :func:`validate_result` checks those of the result's modality.
+:data:`COMMON_REQUIRED_FIELDS` lists the dotted paths every reconstruction result holds; each
+evaluator adds those of its modality (``REQUIRED_FIELDS`` of :mod:`.image`,
+``AUDIO_REQUIRED_FIELDS`` of :mod:`.audio`) and checks them with ``Evaluator.validate``.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import json
 import math
 import platform
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -42,7 +43,9 @@ from zoo._io import atomic_write_json
 RECONSTRUCTION_SCHEMA = "tokenizer-zoo/reconstruction/v1"
 RATE_DISTORTION_SCHEMA = "tokenizer-zoo/rate-distortion/v1"
 
-REQUIRED_FIELDS = (
+#: The dotted paths every reconstruction result holds, whatever its modality; each evaluator adds
+#: its own (``Evaluator.required_fields``: the image geometry, the audio format, ...).
+COMMON_REQUIRED_FIELDS = (
     "schema",
     "modality",
     "tokenizer.name",
@@ -50,7 +53,6 @@ REQUIRED_FIELDS = (
     "tokenizer.config",
     "tokenizer.config_sha256",
     "tokenizer.weights_sha256",
-    "tokenizer.flexible_length",
     "tokenizer.codebook_size",
     "tokenizer.num_codebooks",
     "data.source",
@@ -58,12 +60,6 @@ REQUIRED_FIELDS = (
     "data.manifest",
     "data.manifest_sha256",
     "data.skipped",
-    "protocol.resolution",
-    "protocol.resize",
-    "protocol.value_range",
-    "protocol.png_round_trip",
-    "protocol.batch_size",
-    "protocol.num_tokens",
     "metrics",
     "results",
     "environment.zoo_version",
@@ -74,61 +70,10 @@ REQUIRED_FIELDS = (
     "command",
 )
 
-#: Fields of every entry of ``results``.
-REQUIRED_RESULT_FIELDS = ("num_tokens", "bits_per_image", "bits_per_pixel", "metrics", "codebook")
 
-#: The dotted paths every audio reconstruction result must hold.
-AUDIO_REQUIRED_FIELDS = (
-    "schema",
-    "modality",
-    "tokenizer.name",
-    "tokenizer.architecture",
-    "tokenizer.config",
-    "tokenizer.config_sha256",
-    "tokenizer.weights_sha256",
-    "tokenizer.codebook_size",
-    "tokenizer.num_codebooks",
-    "tokenizer.sample_rate",
-    "tokenizer.frame_rate",
-    "data.source",
-    "data.num_samples",
-    "data.total_seconds",
-    "data.manifest",
-    "data.manifest_sha256",
-    "data.skipped",
-    "protocol.sample_rate",
-    "protocol.channels",
-    "protocol.channel_rule",
-    "protocol.max_seconds",
-    "protocol.resampler",
-    "protocol.value_range",
-    "protocol.batch_size",
-    "protocol.num_codebooks",
-    "protocol.metric_names",
-    "metrics",
-    "results",
-    "environment.zoo_version",
-    "environment.torch_version",
-    "environment.device",
-    "wall_time_s",
-    "created",
-    "command",
-)
-
-#: Fields of every entry of an audio result's ``results``.
-AUDIO_REQUIRED_RESULT_FIELDS = (
-    "num_codebooks",
-    "bitrate_kbps",
-    "measured_bitrate_kbps",
-    "metrics",
-    "codebook",
-)
-
-#: ``modality -> (required fields, required fields of each results entry)``.
-REQUIRED_BY_MODALITY = {
-    "image": (REQUIRED_FIELDS, REQUIRED_RESULT_FIELDS),
-    "audio": (AUDIO_REQUIRED_FIELDS, AUDIO_REQUIRED_RESULT_FIELDS),
-}
+def result_modality(result: dict[str, Any]) -> str:
+    """The modality of a result file (files written before audio existed hold images)."""
+    return result.get("modality", "image")
 
 
 def _get(obj: Any, dotted: str) -> Any:
@@ -139,8 +84,15 @@ def _get(obj: Any, dotted: str) -> Any:
     return obj
 
 
-def validate_result(result: dict[str, Any], *, source: str = "result") -> None:
-    """Raise ValueError listing every missing protocol field of a reconstruction result."""
+def validate_result(
+    result: dict[str, Any],
+    *,
+    source: str = "result",
+    required: tuple[Sequence[str], Sequence[str]] | None = None,
+) -> None:
+    """Raise ValueError listing every missing protocol field of a reconstruction result:
+    ``required = (dotted paths, fields of each results entry)``, by default the common ones
+    (``Evaluator.validate`` passes those of its modality)."""
     if not isinstance(result, dict):
         raise ValueError(f"{source}: expected a JSON object, got {type(result).__name__}")
     if result.get("schema") != RECONSTRUCTION_SCHEMA:
@@ -148,13 +100,7 @@ def validate_result(result: dict[str, Any], *, source: str = "result") -> None:
             f"{source}: schema is {result.get('schema')!r}, expected {RECONSTRUCTION_SCHEMA!r} "
             "(a file written by eval/reconstruct.py)"
         )
-    modality = result.get("modality", "image")
-    if modality not in REQUIRED_BY_MODALITY:
-        raise ValueError(
-            f"{source}: modality {modality!r} has no reconstruction protocol (have "
-            f"{sorted(REQUIRED_BY_MODALITY)})"
-        )
-    fields, result_fields = REQUIRED_BY_MODALITY[modality]
+    fields, result_fields = required or (COMMON_REQUIRED_FIELDS, ("metrics", "codebook"))
     missing = []
     for path in fields:
         try:

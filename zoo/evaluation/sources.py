@@ -7,7 +7,8 @@ data it measured.
 
 Sources (:func:`open_image_source`):
 
-- a folder: every ``.jpg .jpeg .png .webp .bmp .tif .tiff`` file below it, sorted by path;
+- a folder: every ``.jpg .jpeg .png .webp .bmp .tif .tiff`` file below it, sorted by path (the
+  walk of :func:`zoo.data.files.list_files`, decoded by :func:`zoo.data.transforms.decode_image`);
 - webdataset shards: a ``.tar`` path or a brace pattern ``data/val-{000..009}.tar``; each sample's
   first image member (``key.jpg|jpeg|png|webp``), in shard order;
 - ``"skimage"``: real photos bundled with scikit-image (astronaut, camera as grayscale -> RGB,
@@ -24,7 +25,6 @@ alpha dropped); EXIF orientation is not applied (as torchvision's ``ImageFolder`
 from __future__ import annotations
 
 import hashlib
-import io
 import math
 import tarfile
 from collections.abc import Iterator
@@ -37,7 +37,10 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
+from zoo.data.bad_files import BadSampleError
+from zoo.data.files import IMAGE_EXTENSIONS, list_files
+from zoo.data.transforms import decode_image as _decode_rgb
+
 RESIZE_RULES = ("center-crop", "none")
 
 
@@ -47,14 +50,16 @@ class BadImageError(ValueError):
 
 # --------------------------------------------------------------------------- sources
 class ImageSource:
-    """An ordered collection of encoded images: iterate for ``(name, bytes | BadImageError)``."""
+    """An ordered collection of encoded items: iterate for ``(name, bytes | error)``, the error
+    (``bad_error``) naming an unreadable item."""
 
     kind: str = ""
+    bad_error: type[ValueError] = BadImageError
 
     def __init__(self, spec: str) -> None:
         self.spec = spec
 
-    def __iter__(self) -> Iterator[tuple[str, bytes | BadImageError]]:  # pragma: no cover
+    def __iter__(self) -> Iterator[tuple[str, bytes | ValueError]]:  # pragma: no cover
         raise NotImplementedError  # abstract: each source kind yields its own items
 
     def __len__(self) -> int:  # pragma: no cover - sources with a known length override it
@@ -72,7 +77,7 @@ class ImageSource:
 
 
 class FileListSource(ImageSource):
-    """Images given as ``(name, path)`` pairs (folders and bundled photos)."""
+    """Items given as ``(name, path)`` pairs (folders and bundled data), of any modality."""
 
     def __init__(self, spec: str, files: list[tuple[str, Path]]) -> None:
         super().__init__(spec)
@@ -81,30 +86,25 @@ class FileListSource(ImageSource):
     def __len__(self) -> int:
         return len(self.files)
 
-    def __iter__(self) -> Iterator[tuple[str, bytes | BadImageError]]:
+    def __iter__(self) -> Iterator[tuple[str, bytes | ValueError]]:
         for name, path in self.files:
             try:
                 yield name, path.read_bytes()
             except OSError as err:
-                yield name, BadImageError(f"{name}: cannot read {str(path)!r}: {err}")
+                yield name, self.bad_error(f"{name}: cannot read {str(path)!r}: {err}")
 
 
 class FolderSource(FileListSource):
-    """Every image file below a folder, sorted by relative path."""
+    """Every file below a folder whose suffix is in ``extensions`` (the walk of
+    :func:`zoo.data.files.list_files`), sorted by relative path."""
 
     kind = "folder"
+    extensions: tuple[str, ...] = IMAGE_EXTENSIONS
+    noun = "images"
 
     def __init__(self, folder: str | Path) -> None:
         root = Path(folder)
-        if not root.is_dir():
-            raise FileNotFoundError(f"image folder {str(root)!r} does not exist")
-        files = sorted(
-            p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
-        )
-        if not files:
-            raise FileNotFoundError(
-                f"image folder {str(root)!r} holds no images ({', '.join(IMAGE_EXTENSIONS)})"
-            )
+        files = list_files(root, self.extensions, who=f"{self.noun} folder", noun=self.noun)
         super().__init__(str(folder), [(p.relative_to(root).as_posix(), p) for p in files])
         self.root = root
 
@@ -315,13 +315,12 @@ class SizeMismatchError(ValueError):
 
 
 def decode_image(data: bytes, name: str) -> Image.Image:
-    """Fully decode ``data`` as an RGB PIL image; BadImageError naming ``name`` otherwise."""
+    """Fully decode ``data`` as an RGB PIL image (:func:`zoo.data.transforms.decode_image`);
+    BadImageError naming ``name`` otherwise."""
     try:
-        with Image.open(io.BytesIO(data)) as img:
-            img.load()  # truncated files fail here, not at open
-            return img.convert("RGB") if img.mode != "RGB" else img.copy()
-    except Exception as err:  # PIL raises OSError, SyntaxError, ValueError, ... on bad files
-        raise BadImageError(f"{name}: cannot decode image: {type(err).__name__}: {err}") from err
+        return _decode_rgb(data, name)
+    except BadSampleError as err:
+        raise BadImageError(str(err)) from err
 
 
 def _sha256(data: bytes) -> str:
@@ -368,38 +367,62 @@ def iter_image_batches(
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    names: list[str] = []
-    images: list[np.ndarray] = []
-    count = 0
-    for name, data in source:
-        if limit is not None and count >= limit:
-            break
-        try:
-            if isinstance(data, BadImageError):
-                raise data
-            img = decode_image(data, name)
-        except BadImageError as err:
-            if not skip_bad:
-                raise BadImageError(f"{err} (pass --skip-bad to skip unreadable files)") from err
-            log.skipped.append({"name": name, "error": str(err)})
-            continue
+
+    def read(name: str, data: bytes) -> tuple[np.ndarray, dict[str, Any]]:
+        img = decode_image(data, name)
         width, height = img.size
         img, enlarged = rule.apply(img, name)
         log.enlarged += int(enlarged)
-        log.manifest.append(
-            {"name": name, "sha256": _sha256(data), "width": width, "height": height}
-        )
+        return np.asarray(img, dtype=np.uint8), {"width": width, "height": height}
+
+    names: list[str] = []
+    images: list[np.ndarray] = []
+    items = read_items(source, read, skip_bad=skip_bad, log=log, limit=limit, error=BadImageError,
+                       unusable="unreadable", noun="images")  # fmt: skip
+    for name, image in items:
         names.append(name)
-        images.append(np.asarray(img, dtype=np.uint8))
-        count += 1
+        images.append(image)
         if len(names) == batch_size:
             yield ImageBatch(names, _stack(images))
             names, images = [], []
     if names:
         yield ImageBatch(names, _stack(images))
+
+
+def read_items(
+    source: ImageSource,
+    read: Any,
+    *,
+    skip_bad: bool,
+    log: DataLog,
+    limit: int | None,
+    error: type[ValueError],
+    unusable: str,
+    noun: str,
+) -> Iterator[tuple[str, Any]]:
+    """``(name, item)`` for the items of any source, ``read(name, bytes) -> (item, manifest
+    fields)``, filling ``log``: an ``error`` naming the file stops the run (with the hint to pass
+    --skip-bad), or with ``skip_bad`` is listed in ``log.skipped``; ``limit`` stops after that
+    many items; no usable item at all is an ``error``."""
+    count = 0
+    for name, data in source:
+        if limit is not None and count >= limit:
+            break
+        try:
+            if isinstance(data, Exception):
+                raise data
+            item, fields = read(name, data)
+        except error as err:
+            if not skip_bad:
+                raise error(f"{err} (pass --skip-bad to skip {unusable} files)") from err
+            log.skipped.append({"name": name, "error": str(err)})
+            continue
+        log.manifest.append({"name": name, "sha256": _sha256(data), **fields})
+        count += 1
+        yield name, item
     if count == 0:
-        what = f"all {len(log.skipped)} files were unreadable" if log.skipped else "no images"
-        raise BadImageError(f"data {source.spec!r}: {what}; nothing to evaluate")
+        what = f"all {len(log.skipped)} files were {unusable}" if log.skipped else f"no {noun}"
+        raise error(f"data {source.spec!r}: {what}; nothing to evaluate")
 
 
 def _stack(images: list[np.ndarray]) -> Tensor:

@@ -10,6 +10,7 @@ from typing import Any
 import soundfile as sf
 from torch import Tensor
 
+from zoo.evaluation import AudioEvaluator
 from zoo.metrics.audio import si_sdr
 from zoo.modalities.registry import Modality, register_modality
 
@@ -26,6 +27,7 @@ class AudioModality(Modality):
     # Validation reports the mel distance of every run, also when training does not use it.
     validation_losses = {"mel": 0.0}
     default_discriminators = ("mpd", "msstft")
+    evaluator = AudioEvaluator()
 
     def loss_args(self, tokenizer: Any) -> dict[str, Any]:
         return {"sample_rate": tokenizer.sample_rate}

@@ -10,6 +10,7 @@ import torch
 from torch import Tensor
 from torchvision.utils import make_grid, save_image
 
+from zoo.evaluation import ImageEvaluator
 from zoo.metrics import psnr
 from zoo.modalities.registry import Modality, register_modality
 
@@ -24,6 +25,7 @@ class ImageModality(Modality):
     # offline; LPIPS with user-supplied weights) + a PatchGAN.
     default_losses = {"l1": 1.0, "efflite0": 1.0}
     default_discriminators = ("patchgan",)
+    evaluator = ImageEvaluator()
 
     def quality(self, x_hat: Tensor, x: Tensor) -> tuple[str, Tensor]:
         return "psnr", psnr(x_hat.detach(), x).mean()

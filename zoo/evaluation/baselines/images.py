@@ -17,11 +17,24 @@ coding does.
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import torch
 from PIL import Image, features
+from tqdm.auto import tqdm
+
+from zoo.evaluation.runner import resolve_device, update_metrics
+from zoo.evaluation.sources import (
+    DataLog,
+    ResizeRule,
+    iter_image_batches,
+    num_batches,
+    open_image_source,
+)
+from zoo.metrics import FrechetDistance, create_metrics
 
 
 @dataclass(frozen=True)
@@ -52,17 +65,6 @@ CODECS: dict[str, Codec] = {
     "webp": Codec("webp", "WEBP", 0, 100, False, (("method", 6),), "webp"),
     "avif": Codec("avif", "AVIF", 0, 100, True, (("speed", 6),), "avif"),
 }
-
-
-#: Display names that are not simply upper case.
-_LABELS = {"opus": "Opus"}
-
-
-def variant_label(name: str) -> str:
-    """``"jpeg" -> "JPEG"``, ``"jpeg@0.5x" -> "JPEG @0.5x"`` (coded at half resolution),
-    ``"opus" -> "Opus"``."""
-    base, _, scale = name.partition("@")
-    return _LABELS.get(base, base.upper()) + (f" @{scale}" if scale else "")
 
 
 def available_codecs() -> list[str]:
@@ -199,3 +201,154 @@ def match_rate(
             hi = mid
     best = min((lo, hi), key=lambda q: abs(size_at(q) - target_bytes))
     return result(best)
+
+
+# --------------------------------------------------------------------------- on a data set
+#: Default quality sweep (same list for every codec; each uses the values inside its range).
+DEFAULT_SWEEP = (1, 5, 10, 20, 30, 50, 70, 90)
+#: Coding resolutions by default: full, and half / quarter to reach tokenizer-like low rates.
+DEFAULT_SCALES = (1.0, 0.5, 0.25)
+
+
+def evaluate_codecs(
+    *,
+    data: str,
+    rule: ResizeRule,
+    targets_bits: Sequence[float],
+    codecs: Sequence[str] | None = None,
+    metrics: Sequence[str] = ("psnr", "ssim", "fd_efflite0"),
+    weights: dict[str, str | None] | None = None,
+    sweep: Sequence[float] = DEFAULT_SWEEP,
+    scales: Sequence[float] = DEFAULT_SCALES,
+    tolerance: float = 0.05,
+    batch_size: int = 16,
+    skip_bad: bool = False,
+    limit: int | None = None,
+    device: str = "auto",
+    progress: bool = True,
+    points_per_pass: int = 16,
+) -> tuple[dict[str, Any], DataLog]:
+    """Measure each codec, at each coding resolution ``scales``, at every target rate (bits per
+    image) and over a quality sweep.
+
+    Returns ``({variant: {"settings", "matched": [...], "sweep": [...]}}, data log)``; variants
+    are named ``"jpeg"`` (full resolution) or ``"jpeg@0.5x"`` (coded at half resolution). The
+    data is read once per ``points_per_pass`` (variant, rate) points, which bounds the memory of
+    the Fréchet-distance statistics (13 MB per point for EfficientNet-Lite0, 34 MB for FID).
+    """
+    dev = resolve_device(device)
+    codecs = list(codecs) if codecs else available_codecs()
+    for c in codecs:
+        get_codec(c)  # clear error for unknown / unsupported codecs
+    if not scales or any(not 0 < sc <= 1 for sc in scales):
+        raise ValueError(f"codec scales must lie in (0, 1], got {list(scales)}")
+    variants = {(c if sc == 1 else f"{c}@{sc:g}x"): (c, float(sc)) for c in codecs for sc in scales}
+    targets = sorted(set(float(t) for t in targets_bits))
+    points: list[tuple[str, str, float]] = []  # (variant, "matched" | "sweep", target / quality)
+    for name, (c, _) in variants.items():
+        codec = get_codec(c)
+        points += [(name, "matched", t) for t in targets]
+        points += [
+            (name, "sweep", float(q)) for q in sweep if codec.quality_min <= q <= codec.quality_max
+        ]
+    source = open_image_source(data)  # a wrong path fails before any network is loaded
+    stats = [
+        {"bytes": [], "quality": [], "within": 0, "unreachable": 0, "rel_err": []} for _ in points
+    ]
+    values: list[dict[str, float]] = [{} for _ in points]
+    # Each metric set holds (D, D) float64 feature statistics, so points are measured in passes
+    # over the data of at most `points_per_pass` sets; the sets (and networks) are reused.
+    per_pass = max(1, min(points_per_pass, len(points)))
+    sets = create_metrics("image", list(metrics), copies=per_pass, weights=weights)
+    sets = [{k: m.to(dev) for k, m in s.items()} for s in sets]
+    log: DataLog | None = None
+    for start in range(0, len(points), per_pass):
+        chunk = list(range(start, min(start + per_pass, len(points))))
+        for metric_set in sets:
+            for metric in metric_set.values():
+                metric.reset()
+        pass_log = DataLog()
+        batches = iter_image_batches(
+            source, rule, batch_size=batch_size, skip_bad=skip_bad, log=pass_log, limit=limit
+        )
+        bar = tqdm(
+            batches,
+            total=num_batches(source, batch_size, limit),
+            desc=f"codecs {chunk[-1] + 1}/{len(points)}",
+            unit="batch",
+            disable=not progress,
+        )
+        for batch in bar:
+            x_u8 = batch.images.to(dev)
+            for metric in sets[0].values():  # originals once; the other sets compare against them
+                if isinstance(metric, FrechetDistance):
+                    metric.update(target=x_u8)
+            arrays = batch.images.permute(0, 2, 3, 1).numpy()
+            size = tuple(arrays.shape[1:3])
+            for j, i in enumerate(chunk):
+                name, kind, value = points[i]
+                c, scale = variants[name]
+                decoded = []
+                for img in arrays:
+                    if kind == "matched":
+                        m = match_rate(c, img, value / 8.0, tolerance=tolerance, scale=scale)
+                        data_bytes, quality = m.data, m.quality
+                        stats[i]["within"] += int(m.within_tolerance)
+                        stats[i]["unreachable"] += int(not m.reachable)
+                        stats[i]["rel_err"].append(m.relative_error)
+                    else:
+                        data_bytes, quality = encode(c, img, value, scale=scale), value
+                    stats[i]["bytes"].append(len(data_bytes))
+                    stats[i]["quality"].append(quality)
+                    decoded.append(decode(data_bytes, size=size))
+                rec = torch.from_numpy(np.stack(decoded)).permute(0, 3, 1, 2).to(dev)
+                update_metrics(sets[j], rec, x_u8)
+        for j, i in enumerate(chunk):
+            values[i] = {k: float(m.compute()) for k, m in sets[j].items()}
+        if log is None:
+            log = pass_log
+        elif pass_log.manifest_sha256() != log.manifest_sha256():
+            raise RuntimeError(f"data {data!r} changed while the codecs were measured")
+    assert log is not None
+    h, w = rule.resolution
+    out: dict[str, Any] = {
+        name: {
+            "settings": {
+                **get_codec(c).describe(),
+                "codec": c,
+                "scale": sc,
+                "resampling": None
+                if sc == 1
+                else "PIL bicubic (antialiased) down before coding, bicubic up after decoding",
+            },
+            "matched": [],
+            "sweep": [],
+        }
+        for name, (c, sc) in variants.items()
+    }
+    for i, (c, kind, value) in enumerate(points):
+        s = stats[i]
+        mean_bytes = float(np.mean(s["bytes"]))
+        entry: dict[str, Any] = {
+            "bits_per_image": mean_bytes * 8,
+            "bits_per_pixel": mean_bytes * 8 / (h * w),
+            "quality_mean": float(np.mean(s["quality"])),
+            "metrics": values[i],
+        }
+        if kind == "matched":
+            n = len(s["bytes"])
+            entry = {
+                "target_bits_per_image": value,
+                "target_bits_per_pixel": value / (h * w),
+                **entry,
+                "fraction_within_tolerance": s["within"] / n,
+                "num_unreachable": s["unreachable"],
+                "mean_relative_error": float(np.mean(s["rel_err"])),
+                "max_abs_relative_error": float(np.max(np.abs(s["rel_err"]))),
+                "quality_min": float(np.min(s["quality"])),
+                "quality_max": float(np.max(s["quality"])),
+            }
+        else:
+            entry = {"quality": value, **entry}
+        out[c][kind].append(entry)
+    return out, log

@@ -3,11 +3,12 @@
 Opus runs in-process through PyAV (``av``, a dependency of the package): its wheels bundle
 FFmpeg built with libopus, so no system binary is needed. The clip is handed to FFmpeg's
 ``libopus`` encoder at the model's rate (or, for rates libopus does not take -- it takes 8, 12,
-16, 24 and 48 kHz -- resampled to 48 kHz with soxr first), coded in hard CBR at the given bitrate
+16, 24 and 48 kHz -- resampled to 48 kHz first), coded in hard CBR at the given bitrate
 (``vbr=off``, 20 ms frames, ``compression_level`` 10, ``application=audio``) into an Ogg Opus
 stream in memory, decoded back at 48 kHz (Opus always decodes at 48 kHz) by FFmpeg's built-in
-Opus decoder, and resampled to the model's rate with soxr (very high quality), trimmed to the
-clip's length and clipped to [-1, 1]. The built-in decoder, not FFmpeg's libopus decoder wrapper:
+Opus decoder, and resampled to the model's rate (:func:`zoo.data.audio.resample`: soxr, very
+high quality), trimmed to the clip's length and clipped to [-1, 1]. The built-in decoder, not
+FFmpeg's libopus decoder wrapper:
 the wrapper's output measured one 48 kHz sample ahead of the input here, the built-in decoder's is
 sample-aligned (both decoders honour the stream's pre-skip).
 
@@ -34,12 +35,20 @@ from __future__ import annotations
 import ctypes
 import functools
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from zoo.data.audio import resample
+from zoo.evaluation.audio_sources import AudioRule, iter_audio_clips, open_audio_source
+from zoo.evaluation.sources import DataLog
+from zoo.metrics import create_metrics
 
 #: The reachable bitrate range, kbps per channel (see the module docstring).
 OPUS_MIN_KBPS = 6.0
@@ -189,8 +198,6 @@ class OpusCoded:
 def opus_round_trip(audio: np.ndarray, sample_rate: int, bitrate_kbps: float) -> OpusCoded:
     """Code ``audio`` float32 ``(channels, samples)`` in [-1, 1] at ``sample_rate`` with Opus at
     ``bitrate_kbps`` (hard CBR) and decode it back to the same rate and length."""
-    import soxr
-
     av = require_opus()
     if audio.ndim != 2 or audio.shape[1] == 0:
         raise ValueError(f"opus: expected audio (channels, samples), got shape {audio.shape}")
@@ -207,7 +214,7 @@ def opus_round_trip(audio: np.ndarray, sample_rate: int, bitrate_kbps: float) ->
     pcm = np.ascontiguousarray(audio.T, dtype=np.float32)  # (samples, channels)
     rate = int(sample_rate)
     if rate not in OPUS_INPUT_RATES:
-        pcm, rate = soxr.resample(pcm, rate, OPUS_RATE, quality="VHQ").astype(np.float32), OPUS_RATE
+        pcm, rate = resample(torch.from_numpy(pcm).T, rate, OPUS_RATE).T.numpy(), OPUS_RATE
     layout = "mono" if channels == 1 else "stereo"
     buf = io.BytesIO()
     with av.open(buf, "w", format="ogg") as container:
@@ -225,7 +232,7 @@ def opus_round_trip(audio: np.ndarray, sample_rate: int, bitrate_kbps: float) ->
     decoded = np.concatenate(frames, axis=1).T.astype(np.float32)
     stream_info = parse_ogg_opus(data)
     if decoded_rate != sample_rate:
-        decoded = soxr.resample(decoded, decoded_rate, int(sample_rate), quality="VHQ")
+        decoded = resample(torch.from_numpy(decoded).T, decoded_rate, int(sample_rate)).T.numpy()
     decoded = decoded[:length]
     if decoded.shape[0] < length:
         decoded = np.pad(decoded, ((0, length - decoded.shape[0]), (0, 0)))
@@ -290,3 +297,102 @@ def match_opus_rate(
         within_tolerance=within,
         reachable=within or lo <= target_kbps <= hi,
     )
+
+
+# --------------------------------------------------------------------------- on a data set
+#: Default Opus bitrates of the curve, kbps (per clip; the reachable range is 6-256 per channel).
+DEFAULT_OPUS_SWEEP = (6, 8, 12, 16, 24, 32)
+#: The audio codecs a rate-distortion comparison can run.
+AUDIO_CODECS = ("opus",)
+
+
+def evaluate_opus(
+    *,
+    data: str,
+    rule: AudioRule,
+    targets_kbps: Sequence[float],
+    metrics: Sequence[str],
+    sweep: Sequence[float] = DEFAULT_OPUS_SWEEP,
+    tolerance: float = 0.05,
+    skip_bad: bool = False,
+    limit: int | None = None,
+    min_samples: int = 1,
+    progress: bool = True,
+) -> tuple[dict[str, Any], DataLog]:
+    """Measure Opus on every clip of ``data`` at every target rate and over the ``sweep``.
+
+    Returns ``({"settings", "matched": [...], "sweep": [...]}, data log)``.
+    """
+    require_opus()  # fail before reading any data
+    lo, hi = OPUS_MIN_KBPS * rule.channels, OPUS_MAX_KBPS * rule.channels
+    bad = [b for b in sweep if not lo <= b <= hi]
+    if bad:
+        raise ValueError(
+            f"--opus-sweep {bad}: Opus is measured at {lo:g} to {hi:g} kbps for {rule.channels} "
+            "channel(s)"
+        )
+    targets = sorted({round(float(t), 9) for t in targets_kbps})
+    points = [("matched", t) for t in targets] + [("sweep", float(b)) for b in sweep]
+    sets = create_metrics("audio", list(metrics), copies=len(points), sample_rate=rule.sample_rate)
+    stats = [
+        {"payload": 0, "file": 0, "seconds": 0.0, "settings": [], "within": 0, "unreachable": 0,
+         "rel_err": []}
+        for _ in points
+    ]  # fmt: skip
+    source = open_audio_source(data)
+    log = DataLog()
+    reject_silent = any(getattr(m, "needs_reference_signal", False) for m in sets[0].values())
+    clips = iter_audio_clips(
+        source,
+        rule,
+        skip_bad=skip_bad,
+        log=log,
+        limit=limit,
+        min_samples=min_samples,
+        reject_silent=reject_silent,
+    )
+    total = len(source) if limit is None else min(limit, len(source))
+    for clip in tqdm(clips, total=total, desc="opus", unit="clip", disable=not progress):
+        x = clip.audio
+        audio = x[0].numpy()
+        for i, (kind, value) in enumerate(points):
+            s = stats[i]
+            if kind == "matched":
+                m = match_opus_rate(audio, rule.sample_rate, value, tolerance=tolerance)
+                coded = m.coded
+                s["within"] += int(m.within_tolerance)
+                s["unreachable"] += int(not m.reachable)
+                s["rel_err"].append(m.relative_error)
+            else:
+                coded = opus_round_trip(audio, rule.sample_rate, value)
+            s["payload"] += coded.payload_bytes
+            s["file"] += coded.file_bytes
+            s["seconds"] += coded.seconds
+            s["settings"].append(coded.setting_kbps)
+            rec = torch.from_numpy(coded.audio)[None]
+            for metric in sets[i].values():
+                metric.update(rec, x)
+    out: dict[str, Any] = {"settings": opus_settings(), "matched": [], "sweep": []}
+    for i, (kind, value) in enumerate(points):
+        s = stats[i]
+        entry: dict[str, Any] = {
+            "payload_kbps": s["payload"] * 8 / s["seconds"] / 1000,
+            "file_kbps": s["file"] * 8 / s["seconds"] / 1000,
+            "metrics": {k: float(m.compute()) for k, m in sets[i].items()},
+        }
+        if kind == "matched":
+            n = len(s["settings"])
+            entry = {
+                "target_kbps": value,
+                **entry,
+                "setting_kbps_min": float(np.min(s["settings"])),
+                "setting_kbps_max": float(np.max(s["settings"])),
+                "fraction_within_tolerance": s["within"] / n,
+                "num_unreachable": s["unreachable"],
+                "mean_relative_error": float(np.mean(s["rel_err"])),
+                "max_abs_relative_error": float(np.max(np.abs(s["rel_err"]))),
+            }
+        else:
+            entry = {"setting_kbps": value, **entry}
+        out[kind].append(entry)
+    return out, log
