@@ -25,6 +25,7 @@ class ImageModality(Modality):
     # offline; LPIPS with user-supplied weights) + a PatchGAN.
     default_losses = {"l1": 1.0, "efflite0": 1.0}
     default_discriminators = ("patchgan",)
+    memory_format = torch.channels_last
     evaluator = ImageEvaluator()
 
     def quality(self, x_hat: Tensor, x: Tensor) -> tuple[str, Tensor]:

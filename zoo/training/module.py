@@ -89,6 +89,10 @@ class TokenizerModule(LightningModule):
             self.ema_tokenizer = create_tokenizer(tokenizer, **args)
             self.ema_tokenizer.load_state_dict(self.tokenizer.state_dict())
             self.ema_tokenizer.requires_grad_(False).eval()
+        if (fmt := self.modality.memory_format) is not None:
+            for tok in (self.tokenizer, self.ema_tokenizer):
+                if tok is not None:
+                    tok.to(memory_format=fmt)
         crit = self.specs["criterion"]
         losses = self.modality.default_losses if crit.losses is None else crit.losses
         self._check_applies(LOSSES, [n for n in losses if n in LOSSES], "loss")
@@ -134,11 +138,14 @@ class TokenizerModule(LightningModule):
         """Write the (EMA) tokenizer with ``save_pretrained`` (atomic) into folder ``path``."""
         tok = self.export_tokenizer
         was_training = tok.training
-        tok.eval()
+        # Training may keep weights channels-last; files hold the default (contiguous) layout.
+        tok.eval().to(memory_format=torch.contiguous_format)
         try:
             tok.save_pretrained(Path(path), **save_kwargs)
         finally:
             tok.train(was_training)
+            if (fmt := self.modality.memory_format) is not None:
+                tok.to(memory_format=fmt)
         return Path(path)
 
     @classmethod
@@ -197,7 +204,8 @@ class TokenizerModule(LightningModule):
                 f"TokenizerModule: expected batches of tensors {self.modality.layout} in "
                 f"[-1, 1], got {type(x).__name__}"
             )
-        return x
+        fmt = self.modality.memory_format
+        return x if fmt is None or x.ndim != 4 else x.contiguous(memory_format=fmt)
 
     def _logs_this_step(self) -> bool:
         """Whether Lightning writes this step's logs (every ``log_every_n_steps`` batches, as its

@@ -43,6 +43,12 @@ def adamw_with_schedule(
     module: nn.Module, spec: OptimizerSpec, *, lr: float, total_steps: int | None
 ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
     """AdamW over ``module`` (``lr``, betas and decay of ``spec``) and its warmup + cosine."""
-    opt = torch.optim.AdamW(param_groups(module, spec.weight_decay), lr=lr, betas=spec.betas)
+    groups = param_groups(module, spec.weight_decay)
+    fused = spec.fused and all(
+        p.is_floating_point() and p.device.type in ("cpu", "cuda")
+        for g in groups
+        for p in g["params"]
+    )
+    opt = torch.optim.AdamW(groups, lr=lr, betas=spec.betas, fused=fused or None)
     schedule = WarmupCosine(spec.warmup_steps, total_steps, spec.min_lr_ratio)
     return opt, torch.optim.lr_scheduler.LambdaLR(opt, schedule)

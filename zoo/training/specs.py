@@ -94,7 +94,9 @@ class OptimizerSpec:
     ``betas`` (VQGAN: (0.5, 0.9)); ``weight_decay`` on >= 2-d weights only; ``warmup_steps``
     in generator steps; ``total_steps`` of the cosine (None: from the trainer's max_steps or
     epochs; constant after warmup when neither is finite); ``min_lr_ratio`` final / peak LR;
-    ``grad_clip`` max gradient norm (None or 0 disables)."""
+    ``grad_clip`` max gradient norm (None or 0 disables); ``fused``: PyTorch's fused AdamW
+    kernel (one pass over all parameters; ~10% faster steps on CPU, benchmarks/training.py), the
+    default; false: the multi-tensor (foreach) one."""
 
     lr: float = 1e-4
     betas: tuple[float, float] = (0.5, 0.9)
@@ -103,6 +105,7 @@ class OptimizerSpec:
     total_steps: int | None = None
     min_lr_ratio: float = 0.1
     grad_clip: float | None = 1.0
+    fused: bool = True
 
     def __post_init__(self) -> None:
         self.betas = (float(self.betas[0]), float(self.betas[1]))
