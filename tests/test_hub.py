@@ -20,7 +20,7 @@ from huggingface_hub import EvalResult, HfApi, ModelCard, constants
 from torch import nn
 
 import zoo
-from zoo import hub
+from zoo import hub, pretrained
 from zoo.quantizers import create_quantizer
 from zoo.registry import PretrainedCfg, create_tokenizer, register_tokenizer, unregister_tokenizer
 from zoo.tokenizers.base import Tokenizer
@@ -291,7 +291,7 @@ def test_upstream_checkpoint_from_url_is_cached_and_hash_checked(tiny, tmp_path,
 
 
 def test_package_weights(tiny, tmp_path, monkeypatch):
-    monkeypatch.setattr(hub, "PACKAGE_WEIGHTS_ROOT", tmp_path / "weights")
+    monkeypatch.setattr(pretrained, "PACKAGE_WEIGHTS_ROOT", tmp_path / "weights")
     tok = create_tokenizer(tiny).eval()
     saved(tok, tmp_path / "weights" / "tinyflex_s_demo")
     zoo.registry.register_pretrained(

@@ -1,13 +1,13 @@
 """tokenizer-zoo: visual and audio tokenizers with one shared quantizer library."""
 
+from zoo._version import __version__
+from zoo.hub import load
 from zoo.outputs import QuantizerOutput, TokenizerOutput
 from zoo.quantizers import create_quantizer, list_quantizers
-from zoo.tokenizers import Tokenizer
+from zoo.registry import create_tokenizer, list_tokenizers, register_tokenizer
+from zoo.tokenizers import Tokenizer, import_families
 
-from zoo.registry import create_tokenizer, list_tokenizers, register_tokenizer  # isort: skip
-from zoo.hub import load  # isort: skip
-
-__version__ = "0.1.0"
+import_families()  # every tokenizer family registers its variants
 
 __all__ = [
     "QuantizerOutput",

@@ -9,6 +9,7 @@ Every file and folder the package writes goes through here:
   temporary file is removed and the old file is untouched.
 - :func:`atomic_dir`: a folder (``save_pretrained``, exports) is written complete into a temporary
   sibling and then takes the target's place (see its docstring for the exact steps).
+- :func:`sha256_file`: the hash that manifests and result files record of a file.
 - :func:`check_output_paths`: command-line tools refuse to write over one of their inputs, and
   over an existing file unless asked to (``--overwrite``).
 
@@ -23,6 +24,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import errno
+import hashlib
 import json
 import os
 import re
@@ -43,6 +45,7 @@ __all__ = [
     "check_cli_outputs",
     "check_output_paths",
     "refuse_urls",
+    "sha256_file",
 ]
 
 StrPath = str | os.PathLike
@@ -336,3 +339,12 @@ def refuse_urls(path: StrPath, what: str = "checkpoint") -> str:
             "code when unpickled). Download it yourself, check it, and pass the local path."
         )
     return s
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes (read in 1 MiB blocks)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

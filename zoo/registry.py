@@ -27,71 +27,10 @@ import os
 import sys
 import warnings
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
-from torch import Tensor
-
+from zoo.pretrained import Converter, PretrainedCfg, load_pretrained_weights
 from zoo.tokenizers.base import Tokenizer
-
-#: Converter of an upstream checkpoint: ``(checkpoint_path, tokenizer) -> our state dict``.
-#: It reads the upstream file (``torch.load(..., weights_only=True)``, safetensors, ...), renames
-#: and reshapes tensors for the freshly built ``tokenizer`` and returns them; loading is strict.
-Converter = Callable[[str, Tokenizer], dict[str, Tensor]]
-
-
-@dataclass(frozen=True)
-class PretrainedCfg:
-    """Where a tag's weights live and what is known about them (not architecture arguments).
-
-    Weight location, first match wins:
-        package_weights: folder name under ``zoo/weights/`` holding ``model.safetensors`` and
-            ``config.json`` (small weights shipped with the package; work offline).
-        converter: upstream checkpoint to convert on load: a callable
-            ``(checkpoint_path, tokenizer) -> state_dict`` or the name of such a function in the
-            variant's module. The checkpoint is ``filename`` in the Hub repo ``hub_id`` at
-            ``revision``, or the file at ``url`` (downloaded once into the torch hub cache and
-            checked against ``sha256`` when given).
-        hub_id: a Hub repo in this project's format (``model.safetensors`` + ``config.json``) at
-            ``revision``; ``filename`` overrides the weights file name.
-
-    Metadata (shown in model cards and ``zoo.load`` errors):
-        license, paper (URL or citation), training_data, value_range of the input the weights
-        expect, resolution (image/video side or (H, W)), sample_rate (audio, Hz),
-        metrics (measured, e.g. ``{"rfid": 2.21, "psnr": 21.9}``) on ``metrics_dataset``, notes.
-    """
-
-    hub_id: str | None = None
-    revision: str | None = None
-    filename: str | None = None
-    package_weights: str | None = None
-    converter: Converter | str | None = None
-    url: str | None = None
-    sha256: str | None = None
-    license: str | None = None
-    paper: str | None = None
-    training_data: str | None = None
-    value_range: tuple[float, float] = (-1.0, 1.0)
-    resolution: int | tuple[int, ...] | None = None
-    sample_rate: int | None = None
-    metrics: dict[str, float] = field(default_factory=dict)
-    metrics_dataset: str | None = None
-    notes: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.package_weights is None and self.hub_id is None and self.url is None:
-            raise ValueError(
-                "PretrainedCfg: set package_weights, hub_id, or url (with a converter) so the "
-                "weights can be found"
-            )
-        if self.url is not None and self.converter is None:
-            raise ValueError(f"PretrainedCfg(url={self.url!r}): an upstream url needs a converter")
-        if self.converter is not None and self.url is None and not self.filename:
-            raise ValueError(
-                f"PretrainedCfg(hub_id={self.hub_id!r}): a converter needs the upstream "
-                "checkpoint's filename in that repo"
-            )
-
 
 _TOKENIZERS: dict[str, Callable[..., Tokenizer]] = {}
 _PRETRAINED: dict[str, dict[str, PretrainedCfg]] = {}
@@ -260,8 +199,6 @@ def create_tokenizer(
     tok.architecture = arch
     tok.pretrained_cfg = cfg
     if pretrained:
-        from zoo.hub import load_pretrained_weights  # hub imports this module
-
         assert cfg is not None
         load_pretrained_weights(
             tok,
@@ -289,3 +226,19 @@ def unknown_name_message(name: str) -> str:
     else:
         hint = f" {len(_TOKENIZERS)} names are registered; see zoo.list_tokenizers()."
     return f"unknown tokenizer {name!r}.{hint}"
+
+
+__all__ = [
+    "Converter",
+    "PretrainedCfg",
+    "create_tokenizer",
+    "get_pretrained_cfg",
+    "is_tokenizer",
+    "list_pretrained_tags",
+    "list_tokenizers",
+    "register_pretrained",
+    "register_tokenizer",
+    "split_name_tag",
+    "unknown_name_message",
+    "unregister_tokenizer",
+]

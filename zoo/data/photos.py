@@ -21,7 +21,6 @@ exactly which data it saw.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import shutil
 import sys
@@ -31,7 +30,7 @@ from pathlib import Path
 from PIL import Image
 
 from zoo._argtypes import float_in, int_in
-from zoo._io import atomic_file, atomic_write_json
+from zoo._io import atomic_file, atomic_write_json, sha256_file
 from zoo.data.image import build_crop_cache, list_images
 from zoo.data.transforms import MultiScaleCrop
 
@@ -66,15 +65,6 @@ class PhotoSource:
     split: str  # "train" or "val"
     license: str
     origin: str  # Debian package or Python package it ships in
-
-
-def sha256_file(path: str | Path) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def train_sources() -> list[PhotoSource]:

@@ -1,14 +1,18 @@
-"""Helpers shared by the metrics: 8-bit quantization, input checks, weight files, hashes."""
+"""Helpers shared by the metrics: 8-bit quantization, input checks, weight files.
+
+``sha256_file`` (from :mod:`zoo._io`) is re-exported here for the metrics' callers.
+"""
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
 from torchmetrics import Metric
+
+from zoo._io import sha256_file
 
 
 def to_uint8(x: Tensor) -> Tensor:
@@ -50,15 +54,6 @@ def check_image_pair(name: str, preds: Tensor, target: Tensor) -> None:
         )
     if preds.shape[0] == 0:
         raise ValueError(f"{name}: got an empty batch, shape {tuple(preds.shape)}")
-
-
-def sha256_file(path: str | Path) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def load_state_dict_file(path: str | Path, *, component: str) -> dict[str, Tensor]:
@@ -129,3 +124,14 @@ class MeanMetric(Metric):
             "implementation": f"{type(self).__module__}.{type(self).__qualname__}",
             "higher_is_better": self.higher_is_better,
         }
+
+
+__all__ = [
+    "MeanMetric",
+    "check_image_pair",
+    "load_state_dict_file",
+    "sha256_file",
+    "to_pixel_values",
+    "to_uint8",
+    "torch_hub_checkpoint",
+]

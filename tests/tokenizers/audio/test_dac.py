@@ -15,7 +15,7 @@ from torch.nn.utils import parametrize
 from transformers import DacConfig, DacModel
 
 import zoo
-from zoo.hub import load_pretrained_weights
+from zoo.pretrained import load_pretrained_weights
 from zoo.registry import PretrainedCfg, get_pretrained_cfg
 from zoo.tokenizers.audio import dac as dac_module
 from zoo.tokenizers.audio.dac import DACCodec, convert_dac_state_dict, dac_rvq

@@ -25,7 +25,6 @@ second). Audio tokenizers differ from image ones in five ways, all handled here 
 
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -34,30 +33,8 @@ import torch
 from torch import Tensor
 
 from zoo.outputs import TokenizerOutput
-from zoo.quantizers import Quantizer, create_quantizer
-from zoo.quantizers._utils import check_code_range, check_integer_codes
 from zoo.tokenizers.audio.resampling import check_torchaudio_resample
 from zoo.tokenizers.base import Tokenizer
-
-
-def build_quantizer(name: str, kwargs: dict[str, Any] | None, dim: int, who: str) -> Quantizer:
-    """Quantizer ``name`` for latents of width ``dim``.
-
-    ``dim`` may be left out of ``kwargs`` (for ``"residual"``, out of its per-level
-    ``quantizer_kwargs``): it is filled in; a different value is an error.
-    """
-    if kwargs is not None and not isinstance(kwargs, dict):
-        raise TypeError(f"{who}: quantizer_kwargs must be a dict, got {type(kwargs).__name__}")
-    kw = copy.deepcopy(kwargs or {})
-    target = kw.setdefault("quantizer_kwargs", {}) if name == "residual" else kw
-    target.setdefault("dim", dim)
-    q = create_quantizer(name, **kw)
-    if q.dim != dim:
-        raise ValueError(
-            f"{who}: the quantizer's dim ({q.dim}) must equal the latent width ({dim}); leave "
-            "'dim' out of quantizer_kwargs and it is set for you"
-        )
-    return q
 
 
 @dataclass
@@ -92,6 +69,12 @@ class AudioTokenizer(Tokenizer):
     """
 
     modality = "audio"
+    input_axes = ("samples",)
+    input_layout = "(B, C, samples)"
+    code_range_hint = (
+        "; use codes from this model's tokenize() (codes of another model, or with an offset such "
+        "as a language model's vocabulary shift, do not decode here)"
+    )
     #: Whether chunked ``tokenize_stream`` / ``detokenize_stream`` are available.
     supports_streaming: ClassVar[bool] = False
 
@@ -464,32 +447,25 @@ class AudioTokenizer(Tokenizer):
                 f"{self.hop_length - samples})))"
             )
 
-    def validate_codes(self, codes: Tensor) -> None:
-        """Codes ``(B, frames, k)``: any integer dtype, ``k`` in :meth:`supported_num_codebooks`,
-        ``B >= 1``, values in ``[0, codebook_size)`` (while ``check_inputs``). ``frames`` may be 0
-        here (an empty stream chunk); :meth:`detokenize` needs at least one."""
-        check_integer_codes(codes, self._label, "(B, frames, k)")
-        allowed = self.supported_num_codebooks()
-        if codes.ndim != 3 or codes.shape[-1] not in allowed:
-            hint = (
-                "; add the codebook axis with codes.unsqueeze(-1)"
-                if codes.ndim == 2 and allowed == [1]
-                else ""
-            )
-            raise ValueError(
-                f"{self._label}: expected codes of shape (B, frames, k) with k in {allowed}, got "
-                f"{tuple(codes.shape)}{hint}"
-            )
-        if codes.shape[0] == 0:
-            raise ValueError(f"{self._label}: got an empty batch of codes {tuple(codes.shape)}")
-        if self.check_inputs:
-            check_code_range(
-                codes,
-                self.codebook_size,
-                self._label,
-                "; use codes from this model's tokenize() (codes of another model, or with an "
-                "offset such as a language model's vocabulary shift, do not decode here)",
-            )
+    # Codes ``(B, frames, k)``: any integer dtype, ``k`` in :meth:`supported_num_codebooks`,
+    # ``B >= 1``, values in ``[0, codebook_size)`` (while ``check_inputs``); the base class's
+    # validate_codes runs the checks through these hooks.
+    def _codes_layout(self) -> str:
+        return "(B, frames, k)"
+
+    def _accepted_num_codebooks(self) -> list[int]:
+        return self.supported_num_codebooks()
+
+    def _codebooks_detail(self, allowed: list[int]) -> str:
+        return f" with k in {allowed}"
+
+    def _codes_shape_hint(self, codes: Tensor, allowed: list[int]) -> str:
+        if codes.ndim == 2 and allowed == [1]:
+            return "; add the codebook axis with codes.unsqueeze(-1)"
+        return ""
+
+    def _check_token_grid(self, codes: Tensor) -> None:
+        """``frames`` may be 0 here (an empty stream chunk); :meth:`detokenize` needs one."""
 
     def _check_num_codebooks(self, num_codebooks: int | None) -> int:
         allowed = self.supported_num_codebooks()

@@ -36,7 +36,8 @@ from torch import Tensor, nn
 
 from zoo.layers import Mlp, RotaryEmbedding, apply_rotary
 from zoo.registry import register_tokenizer
-from zoo.tokenizers.audio.base import AudioTokenizer, StreamState, build_quantizer
+from zoo.tokenizers.audio.base import AudioTokenizer, StreamState
+from zoo.tokenizers.base import build_quantizer
 
 
 class CausalSelfAttention(nn.Module):
@@ -192,7 +193,11 @@ class CausalAudioTransformerCodec(AudioTokenizer):
                 "scales": [1.0, 0.25, 0.0625, 0.015625],
             }
         self.quantizer = build_quantizer(
-            quantizer, quantizer_kwargs, dimension, "CausalAudioTransformerCodec"
+            quantizer,
+            quantizer_kwargs,
+            dimension,
+            "CausalAudioTransformerCodec",
+            dim_name="dimension",
         )
         self.split_in = nn.Linear(dimension, merge * width)
         self.decoder = CausalTransformer(dim=width, depth=decoder_depth, **block)

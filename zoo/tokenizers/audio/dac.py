@@ -68,10 +68,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from zoo.layers.streaming import StreamableConvTranspose1d
 from zoo.registry import PretrainedCfg, register_tokenizer
 from zoo.tokenizers.audio.base import StreamState
 from zoo.tokenizers.audio.seanet_codec import SEANetCodec
-from zoo.tokenizers.audio.streaming import StreamableConvTranspose1d
 
 #: Residual units per stride block and their dilations (fixed in DAC).
 DAC_DILATIONS = [1, 3, 9]

@@ -24,7 +24,7 @@ A residual unit is ``shortcut(x) + conv1x1(act(conv_k,dilation(act(x))))`` with 
 
 Layouts: audio ``(B, channels, samples)`` in ``[-1, 1]``; latents ``(B, frames, dimension)``
 channels last, ``frames = ceil(samples / hop_length)``, ``hop_length = prod(strides)``; codes
-``(B, frames, k)`` int64. Every layer streams (:mod:`zoo.tokenizers.audio.streaming`), so
+``(B, frames, k)`` int64. Every layer streams (:mod:`zoo.layers.streaming`), so
 ``tokenize_stream`` / ``detokenize_stream`` match whole-clip results; with ``causal=True`` the
 latency is one frame.
 
@@ -44,9 +44,7 @@ from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
 from zoo.layers import create_activation
-from zoo.registry import PretrainedCfg, register_pretrained, register_tokenizer
-from zoo.tokenizers.audio.base import AudioTokenizer, StreamState, build_quantizer
-from zoo.tokenizers.audio.streaming import (
+from zoo.layers.streaming import (
     PAD_MODES,
     StreamableConv1d,
     StreamableConvTranspose1d,
@@ -55,6 +53,9 @@ from zoo.tokenizers.audio.streaming import (
     stream_module,
     stream_sequence,
 )
+from zoo.registry import PretrainedCfg, register_pretrained, register_tokenizer
+from zoo.tokenizers.audio.base import AudioTokenizer, StreamState
+from zoo.tokenizers.base import build_quantizer
 
 ACTIVATIONS = ("elu", "snake", "gelu", "silu", "relu", "leaky_relu", "tanh", "none")
 
@@ -398,7 +399,9 @@ class SEANetCodec(AudioTokenizer):
                     m for m in reversed(self.decoder.layers) if isinstance(m, StreamableConv1d)
                 ).conv
                 conv.weight = conv.weight * 0.1  # through the weight-norm parametrization
-        self.quantizer = build_quantizer(quantizer, quantizer_kwargs, dimension, "SEANetCodec")
+        self.quantizer = build_quantizer(
+            quantizer, quantizer_kwargs, dimension, "SEANetCodec", dim_name="dimension"
+        )
 
     @property
     def last_layer(self) -> nn.Parameter:

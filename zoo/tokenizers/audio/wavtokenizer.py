@@ -38,8 +38,9 @@ from torch import Tensor, nn
 
 from zoo.layers import ConvAttention, ResnetBlock, create_norm
 from zoo.registry import PretrainedCfg, register_tokenizer
-from zoo.tokenizers.audio.base import AudioTokenizer, build_quantizer
+from zoo.tokenizers.audio.base import AudioTokenizer
 from zoo.tokenizers.audio.seanet_codec import ENCODEC_VQ, SEANetEncoder, convert_encodec_state_dict
+from zoo.tokenizers.base import build_quantizer
 
 
 def _trunc_normal_init(module: nn.Module) -> None:
@@ -248,7 +249,9 @@ class WavTokenizer(AudioTokenizer):
         )
         if quantizer_kwargs is None and quantizer == "vq":
             quantizer_kwargs = dict(ENCODEC_VQ, codebook_size=4096, kmeans_iters=200)
-        self.quantizer = build_quantizer(quantizer, quantizer_kwargs, dimension, "WavTokenizer")
+        self.quantizer = build_quantizer(
+            quantizer, quantizer_kwargs, dimension, "WavTokenizer", dim_name="dimension"
+        )
         self.decoder = VocosDecoder(
             hop_length=self.hop_length,
             n_fft=n_fft,

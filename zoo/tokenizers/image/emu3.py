@@ -46,8 +46,8 @@ from torch import Tensor, nn
 
 from zoo.layers import create_norm, groupnorm_min_side
 from zoo.registry import PretrainedCfg, register_tokenizer
-from zoo.tokenizers.base import Tokenizer
-from zoo.tokenizers.image.titok import quantizer_for
+from zoo.tokenizers.base import build_quantizer
+from zoo.tokenizers.image.base import ImageTokenizer
 from zoo.tokenizers.image.vqgan2d import VQGANEncoder, _fill, _rename
 from zoo.tokenizers.upstream import read_checkpoint, take_prefix
 
@@ -198,7 +198,7 @@ class Emu3Decoder2D(nn.Module):
         return self.conv_out(F.silu(self.norm_out(h, zq)))
 
 
-class Emu3VisionTokenizer(Tokenizer):
+class Emu3VisionTokenizer(ImageTokenizer):
     """Emu3's vision tokenizer for images (see the module docstring).
 
     Input: images ``(B, in_channels, H, W)``, float in ``[-1, 1]``, ``H`` and ``W`` multiples of
@@ -216,8 +216,6 @@ class Emu3VisionTokenizer(Tokenizer):
         quantizer: registered quantizer name; quantizer_kwargs: its arguments without ``dim``.
         in_channels: image channels.
     """
-
-    modality = "image"
 
     def __init__(
         self,
@@ -272,7 +270,9 @@ class Emu3VisionTokenizer(Tokenizer):
             TemporalResnetBlock(z_channels) for _ in range(num_res_blocks)
         )
         self.quant_conv = PaddedConv3d(z_channels, token_dim, (3, 1, 1), (1, 1, 1))
-        self.quantizer = quantizer_for(token_dim, quantizer, quantizer_kwargs, "Emu3")
+        self.quantizer = build_quantizer(
+            quantizer, quantizer_kwargs, token_dim, "Emu3", dim_name="token_dim"
+        )
         self.post_quant_conv = PaddedConv3d(token_dim, z_channels, (3, 1, 1), (1, 1, 1))
         if token_dim != z_channels:
             # upstream runs the codewords through the same temporal layers as the latents

@@ -72,27 +72,15 @@ from zoo.layers import (
     create_norm,
     unpatchify,
 )
-from zoo.quantizers import create_quantizer
 from zoo.registry import PretrainedCfg, register_pretrained, register_tokenizer
-from zoo.tokenizers.base import Tokenizer
+from zoo.tokenizers.base import build_quantizer
+from zoo.tokenizers.image.base import ImageTokenizer
 from zoo.tokenizers.upstream import read_checkpoint
 
 TOKEN_DROPS = ("none", "tail", "nested")
 STEMS = ("patch", "conv")
 LATENT_INITS = ("learned", "pyramid")
 TOKEN_COUNT_DISTS = ("uniform", "pow2")
-
-
-def quantizer_for(token_dim: int, name: str, kwargs: dict[str, Any] | None, who: str) -> Any:
-    """Build quantizer ``name`` of width ``token_dim`` (its ``dim`` is set by the tokenizer)."""
-    kw = dict(kwargs or {})
-    if "dim" in kw and int(kw["dim"]) != token_dim:
-        raise ValueError(
-            f"{who}: quantizer_kwargs['dim']={kw['dim']} differs from token_dim={token_dim}; "
-            "leave 'dim' out, the tokenizer sets it to token_dim"
-        )
-    kw["dim"] = token_dim
-    return create_quantizer(name, **kw)
 
 
 def _trunc_normal_init(module: nn.Module) -> None:
@@ -359,7 +347,7 @@ class TiTokDecoder(nn.Module):
         return self.conv_out(img_out)
 
 
-class TiTok(Tokenizer):
+class TiTok(ImageTokenizer):
     """TiTok 1D tokenizer (see the module docstring for the flexible-length options).
 
     Input: images ``(B, in_channels, image_size, image_size)``, float in ``[-1, 1]``.
@@ -397,8 +385,6 @@ class TiTok(Tokenizer):
         norm_eps: epsilon of the transformer blocks' LayerNorms (upstream TiTok: 1e-5, PyTorch's
             default; ``ln_pre`` / ``ln_post`` always use 1e-5).
     """
-
-    modality = "image"
 
     def __init__(
         self,
@@ -498,7 +484,9 @@ class TiTok(Tokenizer):
             pyramid=latent_init == "pyramid",
         )
         self.apply(_trunc_normal_init)
-        self.quantizer = quantizer_for(token_dim, quantizer, quantizer_kwargs, "TiTok")
+        self.quantizer = build_quantizer(
+            quantizer, quantizer_kwargs, token_dim, "TiTok", dim_name="token_dim"
+        )
 
     # ------------------------------------------------------------------ hooks
     def encode(self, x: Tensor, num_tokens: int | None = None) -> Tensor:

@@ -58,8 +58,8 @@ from zoo.layers import (
     groupnorm_min_side,
 )
 from zoo.registry import PretrainedCfg, register_tokenizer
-from zoo.tokenizers.base import Tokenizer
-from zoo.tokenizers.image.titok import quantizer_for
+from zoo.tokenizers.base import build_quantizer
+from zoo.tokenizers.image.base import ImageTokenizer
 from zoo.tokenizers.upstream import read_checkpoint, take_prefix, unwrap_checkpoint
 
 
@@ -175,7 +175,7 @@ class VQGANDecoder(nn.Module):
         return self.conv_out(self.act(self.norm_out(h)))
 
 
-class VQGAN(Tokenizer):
+class VQGAN(ImageTokenizer):
     """Convolutional 2D tokenizer (taming / LlamaGen layout) with a quantizer chosen by name.
 
     Input: images ``(B, in_channels, H, W)``, float in ``[-1, 1]``, ``H`` and ``W`` multiples of
@@ -194,8 +194,6 @@ class VQGAN(Tokenizer):
         quantizer: registered quantizer name; quantizer_kwargs: its arguments without ``dim``.
         in_channels: image channels.
     """
-
-    modality = "image"
 
     def __init__(
         self,
@@ -246,7 +244,9 @@ class VQGAN(Tokenizer):
         self.decoder = VQGANDecoder(out_channels=in_channels, **arch)
         self.quant_conv = nn.Conv2d(z_channels, token_dim, 1)
         self.post_quant_conv = nn.Conv2d(token_dim, z_channels, 1)
-        self.quantizer = quantizer_for(token_dim, quantizer, quantizer_kwargs, "VQGAN")
+        self.quantizer = build_quantizer(
+            quantizer, quantizer_kwargs, token_dim, "VQGAN", dim_name="token_dim"
+        )
         # GroupNorm needs two values per group on the coarsest (H/f x W/f) map.
         self.min_input_size = self.factor * groupnorm_min_side(self)
 
