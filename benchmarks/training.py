@@ -353,7 +353,7 @@ def markdown(results: dict[str, Any]) -> str:
     ]
     for r in results["recipes"]:
         var = r["variants"]
-        fmt = lambda k: f"{var[k]:.2f}x" if k in var else "—"  # noqa: E731
+        fmt = lambda k, var=var: f"{var[k]:.2f}x" if k in var else "—"  # noqa: E731
         lines.append(
             f"| {Path(r['recipe']).stem} | {'x'.join(map(str, r['batch_shape']))} | "
             f"{r['module_step_s'] * 1000:.0f} ms | {r['bare_step_s'] * 1000:.0f} ms | "
