@@ -1,13 +1,16 @@
 """Contract tests swept over every registered tiny tokenizer variant (``*test*``).
 
 Families supply only their tiny variant; the behaviour lives here. Capabilities come from
-attributes (``modality``, ``flexible_length``, ``input_size`` / ``input_multiple``).
+attributes (``modality``, ``flexible_length``, ``input_size`` / ``input_multiple``); what differs
+by modality (example input, token and decoded shapes, bad sizes) is one row of ``MODALITIES``.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 import torch
@@ -24,54 +27,95 @@ def build(name: str, seed: int = 0):
     return zoo.create_tokenizer(name)
 
 
+def _image_input(tok, batch: int, seed: int) -> torch.Tensor:
+    """Photo crops of the size whose token grid is the default ``token_shape()``."""
+    if tok.input_size is not None:
+        h, w = tok.input_size
+    else:  # fully convolutional: the size whose token grid is the default token_shape
+        m = tok.input_multiple
+        mh, mw = (m, m) if isinstance(m, int) else m
+        gh, gw = tok.token_shape()
+        h, w = gh * mh, gw * mw
+    return photo_crops(batch, h, w, seed=seed)
+
+
+def _audio_input(tok, batch: int, seed: int) -> torch.Tensor:
+    """About one second of recorded speech whose length is NOT a multiple of the hop."""
+    import soundfile as sf
+
+    clips = sorted(FIXTURES.glob("*.flac"))
+    assert clips, f"no real audio fixture under {FIXTURES}"
+    wav, _ = sf.read(clips[0], dtype="float32", always_2d=True)
+    hop = tok.hop_length
+    # Whole frames minus one, plus about half a frame: never a multiple of the hop (> 1).
+    n = max(4, min(wav.shape[0], 8000) // hop - 1) * hop + (hop + 1) // 2
+    x = torch.from_numpy(wav[:n].T.copy())[: tok.in_channels]
+    starts = [(seed + i) * 97 for i in range(batch)]
+    return torch.stack([x.roll(s, -1) for s in starts])
+
+
+def _video_input(tok, batch: int, seed: int) -> torch.Tensor:
+    """A clip of the nominal size (``num_frames`` x ``frame_size``^2) panning across a photo one
+    pixel per frame."""
+    t, s = tok.num_frames, tok.frame_size
+    big = photo_crops(batch, s, s + t, seed=seed)
+    return torch.stack([big[..., i : i + s] for i in range(t)], 2)
+
+
+def _audio_tokens(tok, x: torch.Tensor) -> tuple[int, ...]:
+    return (tok.num_frames(x.shape[-1]),)
+
+
+def _audio_decoded(tok, x: torch.Tensor) -> tuple[int, ...]:
+    return (*x.shape[:-1], tok.num_frames(x.shape[-1]) * tok.hop_length)
+
+
+class Modality(NamedTuple):
+    """How the sweep treats one modality: its example input, the token grid and decoded shape of
+    an input, and inputs of a size the model cannot take (with the error they must raise)."""
+
+    example: Callable[..., torch.Tensor]
+    token_shape: Callable[..., tuple[int, ...]] = lambda tok, x: tok.token_shape()
+    decoded_shape: Callable[..., tuple[int, ...]] = lambda tok, x: tuple(x.shape)
+    bad_sizes: Callable[[torch.Tensor], list[tuple[torch.Tensor, str]]] = lambda x: []
+
+
+MODALITIES = {
+    "image": Modality(_image_input, bad_sizes=lambda x: [(x[..., :-1], "size|multiples")]),
+    # audio takes any length of at least one frame; it decodes whole frames (frames * hop)
+    "audio": Modality(_audio_input, _audio_tokens, _audio_decoded),
+    "video": Modality(
+        _video_input,
+        bad_sizes=lambda x: [(x[..., :-1], "size|multiples"), (x[:, :, 1:], "frames")],
+    ),
+}
+
+
+def modality(tok) -> Modality:
+    assert tok.modality in MODALITIES, f"add an entry for modality {tok.modality!r} to MODALITIES"
+    return MODALITIES[tok.modality]
+
+
 def example_input(tok, batch: int = 2, seed: int = 0) -> torch.Tensor:
-    """Real data in the tokenizer's layout: photo crops for images, recorded speech for audio.
-
-    Images get the size whose token grid is the default ``token_shape()``. Audio gets a clip of
-    about one second whose length is NOT a multiple of the hop (audio tokenizers take any length
-    of at least one frame): expected token counts come from :func:`expected_token_shape`.
-    """
-    if tok.modality == "image":
-        if tok.input_size is not None:
-            h, w = tok.input_size
-        else:  # fully convolutional: the size whose token grid is the default token_shape
-            m = tok.input_multiple
-            mh, mw = (m, m) if isinstance(m, int) else m
-            gh, gw = tok.token_shape()
-            h, w = gh * mh, gw * mw
-        return photo_crops(batch, h, w, seed=seed)
-    if tok.modality == "audio":
-        import soundfile as sf
-
-        clips = sorted(FIXTURES.glob("*.flac"))
-        assert clips, f"no real audio fixture under {FIXTURES}"
-        wav, _ = sf.read(clips[0], dtype="float32", always_2d=True)
-        hop = tok.hop_length
-        # Whole frames minus one, plus about half a frame: never a multiple of the hop (> 1).
-        n = max(4, min(wav.shape[0], 8000) // hop - 1) * hop + (hop + 1) // 2
-        x = torch.from_numpy(wav[:n].T.copy())[: tok.in_channels]
-        starts = [(seed + i) * 97 for i in range(batch)]
-        return torch.stack([x.roll(s, -1) for s in starts])
-    raise NotImplementedError(f"add an example input for modality {tok.modality!r}")
+    """Real data in the tokenizer's layout: photo crops for images, recorded speech for audio,
+    a panning photo for video. Images and video get the size whose token grid is the default
+    ``token_shape()``; audio a clip that is not a whole number of frames (expected token counts
+    come from :func:`expected_token_shape`)."""
+    return modality(tok).example(tok, batch, seed)
 
 
 def expected_token_shape(tok, x: torch.Tensor) -> tuple[int, ...]:
-    """Token grid of input ``x``: ``token_shape()`` for images (fixed by the input size), the
-    frame count of the clip for audio."""
-    if tok.modality == "audio":
-        return (tok.num_frames(x.shape[-1]),)
-    return tok.token_shape()
+    """Token grid of input ``x``."""
+    return modality(tok).token_shape(tok, x)
 
 
 def decoded_shape(tok, x: torch.Tensor) -> tuple[int, ...]:
-    """Shape of ``detokenize(tokenize(x))``: audio decodes whole frames (``frames * hop``)."""
-    if tok.modality == "audio":
-        return (*x.shape[:-1], tok.num_frames(x.shape[-1]) * tok.hop_length)
-    return tuple(x.shape)
+    """Shape of ``detokenize(tokenize(x))``."""
+    return modality(tok).decoded_shape(tok, x)
 
 
 def test_tiny_variants_exist():
-    assert {"titok_test", "vqgan_test"} <= set(NAMES), NAMES
+    assert {"titok_test", "vqgan_test", "causal3d_test", "cvivit_test", "larp_test"} <= set(NAMES)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -162,6 +206,6 @@ def test_bad_inputs_raise_clear_errors(name):
     bad.view(-1)[3] = float("nan")
     with pytest.raises(ValueError, match="NaN"):
         tok.tokenize(bad)
-    if tok.modality == "image":
-        with pytest.raises(ValueError, match="size|multiples"):
-            tok.tokenize(x[..., :-1])
+    for bad_size, message in modality(tok).bad_sizes(x):
+        with pytest.raises(ValueError, match=message):
+            tok.tokenize(bad_size)
