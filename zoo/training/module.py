@@ -104,8 +104,9 @@ class TokenizerModule(LightningModule):
         adv = self.specs["adversarial"]
         self.adversary: Adversary | None = None
         self.discriminator: nn.Module | None = None
-        if adv.weight > 0:
-            names = adv.names(self.modality.default_discriminators)
+        names = adv.names(self.modality.default_discriminators)
+        # "auto" for a modality that names no discriminator: reconstruction losses only.
+        if adv.weight > 0 and (names or adv.discriminators != "auto"):
             known = [n for n in names if n in DISCRIMINATORS]
             self._check_applies(DISCRIMINATORS, known, "discriminator")
             self.adversary = Adversary(adv, names, channels=self.tokenizer.in_channels)
