@@ -78,16 +78,12 @@ LAYER_NAMES = [
 #: The floor of the runtime check: ``import zoo.<anything>`` runs zoo/__init__.py (layer 3).
 API_LAYER = 3
 
-#: TODO(issue 12, lead): known imports against the layer order, ``(importer, imported)``. The
+#: Known imports against the layer order, ``(importer, imported)``. The
 #: test fails when a new one appears and when one of these is gone (then delete its line).
 KNOWN_LAYER_VIOLATIONS: set[tuple[str, str]] = set()
-#: TODO(issue 12, lead): imports ``(importer, imported)`` known to close an import cycle; the
+#: Imports ``(importer, imported)`` known to close an import cycle; the
 #: cycle check leaves them out, and fails once one is gone (then delete its line).
-KNOWN_CYCLE_EDGES: set[tuple[str, str]] = {
-    # zoo.losses re-exports psnr from zoo.metrics.functional until the end of issue 12, while
-    # zoo.metrics.audio / image / frechet import zoo.losses.spectral / perceptual.
-    ("zoo.losses", "zoo.metrics.functional"),
-}
+KNOWN_CYCLE_EDGES: set[tuple[str, str]] = set()
 
 
 def layer_of(module: str) -> int:

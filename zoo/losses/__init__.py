@@ -45,7 +45,6 @@ from zoo.losses.registry import (
     register_loss,
 )
 from zoo.losses.spectral import MultiResolutionMelLoss, MultiResolutionSTFTLoss
-from zoo.metrics.functional import psnr  # moved to zoo.metrics; re-exported until issue 12 ends
 
 __all__ = [
     "DISCRIMINATORS",
@@ -78,6 +77,5 @@ __all__ = [
     "discriminator_loss",
     "feature_matching_loss",
     "generator_loss",
-    "psnr",
     "reconstruction_loss",
 ]
