@@ -250,3 +250,16 @@ def test_bad_inputs_name_the_problem_and_the_fix():
         tok.detokenize(codes[:, 0])
     with pytest.raises(ValueError, match="codebook_size|range|\\[0, "):
         tok.detokenize(codes + tok.codebook_size)
+
+
+def test_cpu_variant_mirrors_vqgan_cpu_f8_for_inflation():
+    torch.manual_seed(0)
+    image_tok = zoo.create_tokenizer("vqgan_cpu_f8")
+    video = zoo.create_tokenizer("causal3d_cpu_f8_vqgan")
+    from zoo.tokenizers.video import inflate_image_weights
+
+    assert inflate_image_weights(video, image_tok) == []  # every tensor has a 2D counterpart
+    small = zoo.create_tokenizer("causal3d_cpu_f8")
+    assert (small.spatial_factor, small.temporal_factor) == (8, 4)
+    assert small.token_shape() == (5, 16, 16)
+    assert sum(p.numel() for p in small.parameters()) < 4_000_000

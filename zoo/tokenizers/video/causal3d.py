@@ -486,17 +486,30 @@ def causal3d_inflated(**kwargs: Any) -> Causal3D:
 
 @register_tokenizer
 def causal3d_cpu_f8(**kwargs: Any) -> Causal3D:
-    """CPU-trainable causal 3D tokenizer: 128 px nominal (trains on 64 px crops too), 17 frames,
-    spatial 8, temporal 4 (5 x 16 x 16 tokens), ch 32, ch_mult [1, 2, 2, 4], one ResNet block
-    per level, no attention, FSQ [8, 8, 8, 5, 5, 5] (64000 codes, ~16 bits per token). The sizes
-    of ``vqgan_cpu_f8``, so a trained ``vqgan_cpu_f8`` inflates onto it
-    (``inflate_from=<its save_pretrained folder>``)."""
+    """CPU-trainable causal 3D tokenizer (2.9M parameters): 128 px nominal (fully convolutional:
+    trains on 64 px crops), 17 frames, spatial 8, temporal 4 (5 x 16 x 16 tokens at 128 px),
+    ch 16, ch_mult [1, 2, 4, 4], one ResNet block per level, no attention, z 32, FSQ
+    [8, 8, 8, 5, 5, 5] (64000 codes, ~16 bits per token)."""
+    args = dict(
+        frame_size=128, num_frames=17, ch=16, ch_mult=[1, 2, 4, 4], num_res_blocks=1,
+        z_channels=32, token_dim=6, mid_attention=False, temporal_down=[False, True, True],
+        quantizer="fsq", quantizer_kwargs={"levels": [8, 8, 8, 5, 5, 5]},
+    )  # fmt: skip
+    return _create_causal3d("causal3d_cpu_f8", **dict(args, **kwargs))
+
+
+@register_tokenizer
+def causal3d_cpu_f8_vqgan(**kwargs: Any) -> Causal3D:
+    """The sizes of ``vqgan_cpu_f8`` in causal 3D (8.9M parameters): ch 32, ch_mult
+    [1, 2, 2, 4], z 64, FSQ [8, 8, 8, 5, 5, 5], spatial 8, temporal 4, so a trained
+    ``vqgan_cpu_f8`` inflates onto it (``inflate_from=<its save_pretrained folder>``) and
+    video training starts from the image model."""
     args = dict(
         frame_size=128, num_frames=17, ch=32, ch_mult=[1, 2, 2, 4], num_res_blocks=1,
         z_channels=64, token_dim=6, mid_attention=False, temporal_down=[False, True, True],
         quantizer="fsq", quantizer_kwargs={"levels": [8, 8, 8, 5, 5, 5]},
     )  # fmt: skip
-    return _create_causal3d("causal3d_cpu_f8", **dict(args, **kwargs))
+    return _create_causal3d("causal3d_cpu_f8_vqgan", **dict(args, **kwargs))
 
 
 @register_tokenizer
