@@ -151,6 +151,6 @@ def test_argument_errors(scripts, titok_dir, vqgan_dir):
         evaluate_reconstruction(
             titok, model_name="t", data="skimage", metrics=["ms_ssim"], progress=False
         )
-    video = SimpleNamespace(modality="video", _label="tokenizer 'x'")
+    video = SimpleNamespace(modality="hologram", _label="tokenizer 'x'")  # no evaluator
     with pytest.raises(NotImplementedError, match="no reconstruction evaluator for modality"):
         check_evaluator(scripts["reconstruct"].evaluators(), video.modality, video._label)

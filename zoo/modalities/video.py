@@ -1,0 +1,73 @@
+"""Video: ``(B, 3, T, H, W)`` in [-1, 1]; rate axis = token count of flexible-length families
+(bits per pixel of the clip, ``bits / (T * H * W)``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+from torchvision.utils import make_grid, save_image
+
+from zoo.metrics import psnr
+from zoo.modalities.registry import Modality, register_modality
+
+
+@register_modality
+class VideoModality(Modality):
+    name = "video"
+    layout = "(B, 3, T, H, W)"
+    rate_option = "num_tokens"
+    rate_unit = "bpp"
+    # Pixel L1 over every frame. Perceptual losses and PatchGAN are image losses; a video recipe
+    # that wants them per frame names them itself once they accept clips.
+    default_losses = {"l1": 1.0}
+    default_discriminators = ()
+
+    def quality(self, x_hat: Tensor, x: Tensor) -> tuple[str, Tensor]:
+        return "psnr", psnr(x_hat, x).mean()
+
+    def validation_rates(self, tokenizer: Any, requested: Sequence[int] | None) -> list[int]:
+        """Token counts of flexible-length (1D) video tokenizers (default K/8, K/4, K/2, K)."""
+        if not tokenizer.flexible_length:
+            return []
+        k = tokenizer.num_tokens
+        counts = requested if requested is not None else [k // 8, k // 4, k // 2, k]
+        bad = [c for c in counts if not 1 <= int(c) <= k]
+        if bad and requested is not None:
+            raise ValueError(
+                f"validation rates (token counts) {bad} outside [1, {k}] for "
+                f"{tokenizer.architecture!r}"
+            )
+        return sorted({max(1, int(c)) for c in counts})
+
+    def rate_quality(
+        self, tokenizer: Any, x: Tensor, rate: int, losses: dict[str, Any]
+    ) -> tuple[str, Tensor, Tensor | None]:
+        x_k = tokenizer.detokenize(tokenizer.tokenize(x, num_tokens=rate))
+        shown = x_k if rate != tokenizer.num_tokens else None
+        return f"psnr@{rate}", psnr(x_k, x).mean(), shown
+
+    def log_examples(self, module: Any, x: Tensor, rows: list[Tensor]) -> None:
+        """The first clip's frames, one row per version (input, reconstruction, each validation
+        token count), as a PNG under the log dir (or the logger's ``add_image``)."""
+        trainer = module.trainer
+        root = trainer.log_dir or trainer.default_root_dir
+        if not trainer.is_global_zero:
+            return
+        frames = [r[0].detach().float().clamp(-1, 1).transpose(0, 1) for r in rows]  # (T,3,H,W)
+        n = frames[0].shape[0]
+        grid = make_grid((torch.cat(frames) + 1) / 2, nrow=n, padding=2, pad_value=1.0).cpu()
+        step = int(module.step_count)
+        logged = False
+        for logger in module.loggers:
+            experiment = getattr(logger, "experiment", None)
+            if hasattr(experiment, "add_image"):
+                experiment.add_image("val/reconstructions", grid, step)
+                logged = True
+        if not logged:
+            path = Path(root) / "images" / f"reconstructions_step{step:08d}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            save_image(grid, path)
