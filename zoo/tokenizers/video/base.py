@@ -54,8 +54,8 @@ class VideoStreamState:
         layers: per-layer buffers in the model's own format (the frames each causal conv's
             next window still needs, a causal transformer's history, ...).
         frames: frames (encode) or latent frames (decode) consumed so far.
-        shape: ``(B, C, H, W)`` of an encode stream, ``(B, t_unused, h, w, k)`` of a decode
-            stream: what every later chunk must match.
+        shape: ``(B, C, H, W)`` of an encode stream, ``(B, h, w, k)`` of a decode stream: what
+            every later chunk must match.
         finished: set by the ``final=True`` call; a finished stream accepts no more chunks.
     """
 
