@@ -22,6 +22,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import weight_norm
 
+from zoo.layers.weight_norm import inference_weight
+
 PAD_MODES = ("reflect", "constant", "replicate")
 CONV_NORMS = ("weight_norm", "none")
 
@@ -118,7 +120,21 @@ class StreamableConv1d(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         extra = extra_padding(x.shape[-1], self.kernel, self.stride, self.padding_total)
-        return self.conv(pad1d(x, self.pad_left, self.pad_right + extra, self.pad_mode))
+        left, right = self.pad_left, self.pad_right + extra
+        if self.pad_mode == "constant":
+            # Zero padding that both sides share is the conv's own (no padded copy of x).
+            both = min(left, right)
+            if left != right:
+                x = F.pad(x, (left - both, right - both))
+            return self._conv(x, both)
+        return self._conv(pad1d(x, left, right, self.pad_mode), 0)
+
+    def _conv(self, x: Tensor, padding: int) -> Tensor:
+        """The wrapped conv with ``padding`` zeros on both sides; weight norm is computed once
+        at inference (:func:`~zoo.layers.weight_norm.inference_weight`)."""
+        c = self.conv
+        w = inference_weight(c)
+        return F.conv1d(x, w, c.bias, c.stride, padding, c.dilation, c.groups)
 
     def stream(self, x: Tensor, state: dict[str, Any] | None, final: bool) -> tuple[Tensor, dict]:
         """Next output frames for chunk ``x``; state holds the unconsumed (padded) input, the
@@ -159,7 +175,7 @@ class StreamableConv1d(nn.Module):
         if n <= 0:
             state["buffer"] = buffer
             return _empty(x, self.conv.out_channels), state
-        y = self.conv(buffer[..., : (n - 1) * self.stride + self.kernel])
+        y = self._conv(buffer[..., : (n - 1) * self.stride + self.kernel], 0)
         state["buffer"] = buffer[..., n * self.stride :].clone()
         return y, state
 
@@ -198,8 +214,13 @@ class StreamableConvTranspose1d(nn.Module):
         self.trim_left = total - self.trim_right
 
     def forward(self, x: Tensor) -> Tensor:
-        y = self.conv(x)
-        return y[..., self.trim_left : y.shape[-1] - self.trim_right]
+        c = self.conv
+        w = inference_weight(c)
+        # Equal trims are the transposed conv's own padding (those samples are not computed).
+        both = min(self.trim_left, self.trim_right)
+        y = F.conv_transpose1d(x, w, c.bias, self.stride, both)
+        left, right = self.trim_left - both, self.trim_right - both
+        return y[..., left : y.shape[-1] - right] if left or right else y
 
     def stream(self, x: Tensor, state: dict[str, Any] | None, final: bool) -> tuple[Tensor, dict]:
         """Output samples that no later frame can change; the overlapping tail (without bias)
@@ -209,7 +230,7 @@ class StreamableConvTranspose1d(nn.Module):
             state = {"tail": None, "emitted": 0}
         n = x.shape[-1]
         if n:
-            y = F.conv_transpose1d(x, self.conv.weight, None, self.stride)
+            y = F.conv_transpose1d(x, inference_weight(self.conv), None, self.stride)
             if state["tail"] is not None:
                 overlap = state["tail"].shape[-1]
                 y = torch.cat([y[..., :overlap] + state["tail"], y[..., overlap:]], -1)

@@ -71,7 +71,13 @@ class Snake1d(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         # 1e-9 keeps the reciprocal finite for a channel whose frequency was trained to 0.
-        return x + (self.alpha + 1e-9).reciprocal() * torch.sin(self.alpha * x).pow(2)
+        inv = (self.alpha + 1e-9).reciprocal()
+        if torch.is_grad_enabled():
+            return x + inv * torch.sin(self.alpha * x).pow(2)
+        # Without autograd: one output buffer instead of four temporaries, the same values
+        # (products and sums commute exactly).
+        y = torch.mul(x, self.alpha)
+        return y.sin_().square_().mul_(inv).add_(x)
 
 
 def make_activation(name: str, channels: int) -> nn.Module:
@@ -142,7 +148,10 @@ class SEANetResidualUnit(nn.Module):
         self.shortcut = nn.Identity() if true_skip else cfg.conv(dim, dim, 1)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.shortcut(x) + self.block(x)
+        h = self.block(x)
+        if torch.is_grad_enabled():
+            return self.shortcut(x) + h
+        return h.add_(self.shortcut(x))  # h is this call's own buffer; the same sum
 
     def stream(self, x: Tensor, state: dict | None, final: bool) -> tuple[Tensor, dict]:
         state = state or {"block": None, "shortcut": None, "add": None}
