@@ -11,6 +11,7 @@ import torch
 from torch import Tensor
 from torchvision.utils import make_grid, save_image
 
+from zoo.evaluation.video import VideoEvaluator
 from zoo.metrics import psnr
 from zoo.modalities.registry import Modality, register_modality
 
@@ -25,6 +26,7 @@ class VideoModality(Modality):
     # that wants them per frame names them itself once they accept clips.
     default_losses = {"l1": 1.0}
     default_discriminators = ()
+    evaluator = VideoEvaluator()
 
     def quality(self, x_hat: Tensor, x: Tensor) -> tuple[str, Tensor]:
         return "psnr", psnr(x_hat, x).mean()
