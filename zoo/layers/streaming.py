@@ -37,8 +37,18 @@ def extra_padding(length: int, kernel: int, stride: int, padding_total: int) -> 
 def pad1d(x: Tensor, left: int, right: int, mode: str) -> Tensor:
     """``F.pad`` on the last axis; reflect padding of inputs shorter than the pad zero-extends
     them first (reflection needs ``T > pad``) and drops the extension afterwards."""
+    if not left and not right:
+        return x
     if mode != "reflect":
         return F.pad(x, (left, right), mode=mode)
+    if x.shape[-1] > max(left, right):
+        # The same samples as F.pad's reflect kernel from two small flipped slices and one cat,
+        # which copies x about twice as fast on CPU.
+        parts = [x[..., 1 : left + 1].flip(-1)] if left else []
+        parts.append(x)
+        if right:
+            parts.append(x[..., -right - 1 : -1].flip(-1))
+        return torch.cat(parts, -1)
     extend = max(0, max(left, right) - x.shape[-1] + 1)
     if extend:
         x = F.pad(x, (0, extend))

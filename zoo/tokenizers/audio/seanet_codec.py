@@ -40,6 +40,7 @@ import re
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
@@ -78,6 +79,17 @@ class Snake1d(nn.Module):
         # (products and sums commute exactly).
         y = torch.mul(x, self.alpha)
         return y.sin_().square_().mul_(inv).add_(x)
+
+
+def _apply(layer: nn.Module, x: Tensor, *, inplace: bool) -> Tensor:
+    """``layer(x)``; with ``inplace`` (autograd off and ``x`` a buffer nobody else reads) an ELU
+    or tanh overwrites ``x`` instead of allocating another buffer of the same size."""
+    if inplace:
+        if type(layer) is nn.ELU:
+            return F.elu_(x, layer.alpha)
+        if type(layer) is nn.Tanh:
+            return x.tanh_()
+    return layer(x)
 
 
 def make_activation(name: str, channels: int) -> nn.Module:
@@ -148,10 +160,14 @@ class SEANetResidualUnit(nn.Module):
         self.shortcut = nn.Identity() if true_skip else cfg.conv(dim, dim, 1)
 
     def forward(self, x: Tensor) -> Tensor:
-        h = self.block(x)
         if torch.is_grad_enabled():
-            return self.shortcut(x) + h
-        return h.add_(self.shortcut(x))  # h is this call's own buffer; the same sum
+            return self.shortcut(x) + self.block(x)
+        # Without autograd, every buffer after the first layer is this call's own: activations
+        # overwrite it and the sum lands in it (the same values, fewer large allocations).
+        h = x
+        for i, layer in enumerate(self.block):
+            h = _apply(layer, h, inplace=i > 0)
+        return h.add_(self.shortcut(x))
 
     def stream(self, x: Tensor, state: dict | None, final: bool) -> tuple[Tensor, dict]:
         state = state or {"block": None, "shortcut": None, "add": None}
@@ -167,8 +183,11 @@ class _StreamingStack(nn.Module):
     layers: nn.ModuleList
 
     def forward(self, x: Tensor) -> Tensor:
-        for layer in self.layers:
-            x = layer(x)
+        # Without autograd, a layer's input after the first is the previous layer's own output,
+        # which activations may overwrite (see _apply).
+        inplace = not torch.is_grad_enabled()
+        for i, layer in enumerate(self.layers):
+            x = _apply(layer, x, inplace=inplace and i > 0)
         return x
 
     def stream(self, x: Tensor, state: list | None, final: bool) -> tuple[Tensor, list]:
