@@ -17,6 +17,9 @@ _CODEC_STYLE = {
     "webp": ("tab:green", "^"),
     "avif": ("tab:purple", "D"),
     "opus": ("tab:red", "s"),
+    "h264": ("tab:blue", "o"),
+    "av1": ("tab:orange", "D"),
+    "av1_aom": ("tab:brown", "^"),
 }
 _SCALE_LINE = {"": "--", "0.5x": ":", "0.25x": "-."}
 #: Axis labels of rate units.

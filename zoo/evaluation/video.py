@@ -408,7 +408,7 @@ class VideoEvaluator(Evaluator):
             f"(no container), kbps at a nominal {proto['fps']:g} fps; libx264's sizes vary by up "
             "to ~1% between runs",
             "- `rate hit`: the fraction of clips within tolerance; unreachable: clips whose "
-            "target no CRF reaches (H.264 streams carry a ~600-byte settings SEI)",
+            "target no CRF reaches (every H.264 stream carries x264's ~650-byte settings SEI)",
             "- FD-EffLite0 (frames) is a per-frame Fréchet distance on EfficientNet-Lite0 "
             "features, not FVD",
         ]

@@ -32,7 +32,7 @@ Rate control: a constant rate factor (``crf``, the codec's quality scale) or a t
 a target, as the image codecs' quality search does. At very low targets even the highest CRF can
 exceed the budget; such targets are reported as unreachable, with the bits used; coding a
 downsampled clip (``scale < 1``, upsampled after decoding) reaches lower rates. The bitstream
-headers set a floor: libx264 writes its settings as a text SEI message (about 600 bytes) into
+headers set a floor: libx264 writes its settings as a text SEI message (about 650 bytes) into
 every stream, so H.264 cannot go below about 5 kbit per clip whatever the CRF; SVT-AV1's
 sequence header is a few bytes.
 
