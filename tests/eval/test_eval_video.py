@@ -18,7 +18,12 @@ from zoo.evaluation import load_result
 from zoo.evaluation.report import model_card_eval_results
 from zoo.evaluation.sources import DataLog
 from zoo.evaluation.video import VIDEO_REQUIRED_FIELDS, VideoEvaluator
-from zoo.evaluation.video_sources import ClipRule, iter_video_clips, open_video_source
+from zoo.evaluation.video_sources import (
+    BadVideoError,
+    ClipRule,
+    iter_video_clips,
+    open_video_source,
+)
 from zoo.metrics.video import TemporalFlicker, VideoPSNR
 from zoo.modalities import get_modality
 
@@ -222,3 +227,28 @@ def test_rate_distortion_against_h264_and_av1(scripts, c3d_result, tmp_path):
 def test_evaluator_is_the_one_eval_uses():
     tok = zoo.create_tokenizer("causal3d_test")
     assert get_modality(tok).evaluator.name == tok.modality == "video"
+
+
+def test_bad_and_short_clips_are_reported_by_name(scripts, tmp_path):
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    for name in CLIPS[:2]:
+        (folder / name).write_bytes((FIXTURES / name).read_bytes())
+    data = (folder / CLIPS[0]).read_bytes()
+    (folder / CLIPS[0]).write_bytes(data[: len(data) // 3])
+    base = ["--model", "causal3d_test", "--random-init", "--data", str(folder), "--metrics",
+            "video_psnr", "--no-progress"]  # fmt: skip
+    with pytest.raises(BadVideoError, match=rf"{CLIPS[0]}.*--skip-bad"):
+        scripts["reconstruct"].main([*base, "--out", str(tmp_path / "a.json")])
+    assert (
+        scripts["reconstruct"].main([*base, "--skip-bad", "--out", str(tmp_path / "b.json")]) == 0
+    )
+    result = load_result(tmp_path / "b.json")
+    assert [e["name"] for e in result["data"]["skipped"]] == [CLIPS[0]]
+    assert [e["name"] for e in result["data"]["manifest"]] == [CLIPS[1]]
+    # Files shorter than the clip: named, with what to do.
+    (folder / CLIPS[0]).unlink()
+    with pytest.raises(BadVideoError, match=rf"{CLIPS[1]}: too short: 17 decodable frame"):
+        scripts["reconstruct"].main(
+            [*base, "--num-frames", "21", "--out", str(tmp_path / "c.json")]
+        )

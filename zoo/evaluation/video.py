@@ -37,7 +37,9 @@ from zoo._io import atomic_file
 from zoo.evaluation.baselines.video import (
     DEFAULT_CRF_SWEEP,
     DEFAULT_VIDEO_SCALES,
+    available_video_codecs,
     evaluate_video_codecs,
+    sweep_crfs,
 )
 from zoo.evaluation.cli import MAX_RESOLUTION, float_list, int_list
 from zoo.evaluation.protocol import COMMON_REQUIRED_FIELDS, package_versions
@@ -370,14 +372,17 @@ class VideoEvaluator(Evaluator):
         rule = ClipRule(int(proto["num_frames"]), int(proto["frame_size"]))
         sweep = kw.pop("sweep", None)
         scales = list(kw.pop("scales", None) or DEFAULT_VIDEO_SCALES)
-        out, log = evaluate_video_codecs(rule=rule, targets_bits=kw.pop("targets"), sweep=sweep,
-                                         scales=scales, fps=float(proto["fps"]), **kw)  # fmt: skip
+        codecs = list(kw.pop("codecs", None) or available_video_codecs())
+        out, log = evaluate_video_codecs(
+            rule=rule, targets_bits=kw.pop("targets"), codecs=codecs, sweep=sweep, scales=scales,
+            fps=float(proto["fps"]), **kw,
+        )  # fmt: skip
         protocol = {k: proto[k] for k in ("num_frames", "frame_size", "crop", "fps", "value_range",
                                           "png_round_trip")}  # fmt: skip
         protocol.update(
             rate_search="per clip, bisection over the integer CRF to the bits per clip nearest "
             "the tokenizer's (coded packets + extradata, no container)",
-            sweep_crfs=None if sweep is None else [int(q) for q in sweep],
+            sweep_crfs={c: sweep_crfs(c, sweep) for c in codecs},
             codec_scales=[float(s) for s in scales],
         )
         return out, log, protocol
