@@ -153,7 +153,10 @@ def decode_video(
             if not container.streams.video:
                 raise ValueError("the file has no video stream")
             stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
+            # No frame threading: stopping after the window and closing the decoder with
+            # frames still in its worker threads deadlocked avcodec_free_context (seen with the
+            # FFmpeg 8 in PyAV's wheel); windows are short and DataLoader workers parallelise.
+            stream.thread_type = "NONE"
             for frame in container.decode(stream):
                 i = seen
                 seen += 1

@@ -5,7 +5,7 @@
 repository root is the ``LightningCLI`` entry point over them.
 """
 
-from zoo.training.data import AudioDataModule, ImageDataModule
+from zoo.training.data import AudioDataModule, ImageDataModule, VideoDataModule
 from zoo.training.module import TokenizerModule
 from zoo.training.optim import WarmupCosine
 from zoo.training.specs import (
@@ -25,5 +25,6 @@ __all__ = [
     "OptimizerSpec",
     "TokenizerModule",
     "ValidationSpec",
+    "VideoDataModule",
     "WarmupCosine",
 ]
