@@ -11,7 +11,7 @@ Layers, lowest first (a module may import its own layer and the ones below):
  5    evaluation      zoo.evaluation
  6    modalities      zoo.modalities
  7    training        zoo.training
- 8    apps            zoo.codec, zoo.demo, zoo.__main__, train.py, eval/
+ 8    apps            zoo.codec, zoo.demo, zoo.video_demo, zoo.__main__, train.py, eval/
 ====  ==============  ===========================================================================
 
 Where ``zoo/__init__.py`` sits: it is the public API (``zoo.load``, ``zoo.create_tokenizer``, ...)
@@ -60,6 +60,7 @@ LAYERS: dict[str, int] = {
     "zoo.training": 7,
     "zoo.codec": 8,
     "zoo.demo": 8,
+    "zoo.video_demo": 8,
     "zoo.__main__": 8,
     "train": 8,
     "eval": 8,
