@@ -37,8 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("video", help="a video file (anything FFmpeg decodes: MP4, MKV, WebM, ...)")
     p.add_argument("--out", required=True, help="side-by-side output: .mp4 or .gif")
     p.add_argument("--model", default=DEFAULT_MODEL, help=f"default: {DEFAULT_MODEL}")
-    p.add_argument("--random-init", action="store_true",
-                   help="a registered architecture with random weights (plumbing checks)")  # fmt: skip
+    p.add_argument(
+        "--random-init", action="store_true", help="a registered architecture, random weights"
+    )
     p.add_argument("--frames", type=int_in(1, 1025), default=None)
     p.add_argument("--size", type=int_in(8, 4096), default=None)
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
