@@ -117,6 +117,10 @@ def test_flat_checkpoints_load_with_the_same_settings(tmp_path):
         "tokenizer": "vqgan_test", "tokenizer_args": {"ch": 8, "z_channels": 8},
         "recon_loss": "l2", "recon_weight": 3.0, "perceptual_loss": None, "disc_start": 7,
         "disc_channels": 8, "disc_layers": 2, "lr": 5e-4, "ema_decay": 0.9,
+        # As LightningCLI saved them: unset arguments as None, and its instantiator.
+        "discriminator_args": None, "eval_num_tokens": None, "eval_num_codebooks": None,
+        "perceptual_args": None, "spectral_args": None, "disc_lr": None,
+        "_instantiator": "lightning.pytorch.cli.instantiate_module",
     }  # fmt: skip
     ckpt = {"state_dict": module.state_dict(), "hyper_parameters": flat,
             "pytorch-lightning_version": "2.5.0"}  # fmt: skip

@@ -204,8 +204,12 @@ LEGACY_ARGUMENTS: dict[str, str] = {
     "log_images": "validation.log_examples",
 }
 
+#: Renamed one to one (the others are handled field by field below).
 _SIMPLE = {
-    k: v for k, v in LEGACY_ARGUMENTS.items() if "<" not in v and "/" not in v and v.count(".") == 1
+    k: v
+    for k, v in LEGACY_ARGUMENTS.items()
+    if v.count(".") == 1 and "<" not in v and "/" not in v
+    and k not in ("discriminator_args", "eval_num_tokens", "eval_num_codebooks")
 }
 
 
