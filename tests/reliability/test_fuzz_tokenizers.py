@@ -71,6 +71,29 @@ def image_input(draw, tok) -> torch.Tensor:
 
 
 @st.composite
+def video_input(draw, tok) -> torch.Tensor:
+    """Clips around the tokenizer's nominal size: frame counts it takes and not, odd frame
+    sizes, the (B, T, C, H, W) layout, a 4-d image, no batch axis."""
+    t0, s0 = tok.num_frames, tok.frame_size
+    side = st.sampled_from([s0, s0, s0, s0 // 2, s0 + 1, s0 - 1, 1, 0])
+    shape = [
+        draw(st.sampled_from([1, 2, 1, 0])),
+        draw(st.sampled_from([3, 3, 3, 1, 0])),
+        draw(st.sampled_from([t0, t0, t0, 1, t0 + 1, t0 - 1, 2, 0])),
+        min(MAX_SIDE, draw(side)),
+        min(MAX_SIDE, draw(side)),
+    ]
+    axes = draw(st.sampled_from(["ok"] * 6 + ["frames first", "image", "drop batch"]))
+    if axes == "frames first":
+        shape = [shape[0], shape[2], shape[1], *shape[3:]]
+    elif axes == "image":
+        shape = [shape[0], shape[1], *shape[3:]]
+    elif axes == "drop batch":
+        shape = shape[1:]
+    return draw(_pixels(tuple(shape)))
+
+
+@st.composite
 def _pixels(draw, shape: tuple[int, ...]) -> torch.Tensor:
     dtype = draw(st.sampled_from(S.float_dtypes * 4 + S.other_dtypes))
     if draw(st.integers(0, 3)):  # mostly valid values, so that most inputs get past the checks
@@ -111,6 +134,10 @@ def _check_codes(tok, x: torch.Tensor, codes: torch.Tensor, k: int | None = None
     assert codes.shape[-1] == ncb, (codes.shape, ncb)
     if tok.modality == "audio":
         assert codes.ndim == 3 and codes.shape[1] == tok.num_frames(x.shape[-1]), codes.shape
+    elif tok.modality == "video" and tok.grid_tokens:
+        assert tuple(codes.shape[1:-1]) == tok.token_grid(*x.shape[2:]), (codes.shape, x.shape)
+    elif tok.modality == "video":
+        assert codes.ndim == 3, codes.shape
     else:
         assert codes.ndim == 2 + len(tok.token_shape()), codes.shape
     lo, hi = int(codes.min()), int(codes.max())
@@ -150,7 +177,8 @@ def _tokenize(data) -> None:
             kwargs["sample_rate"] = data.draw(st.sampled_from(rates) | S.junk)
             kwargs["resample"] = data.draw(st.booleans() | S.junk)
     else:
-        x = data.draw(image_input(tok), label="x")
+        inputs = video_input if tok.modality == "video" else image_input
+        x = data.draw(inputs(tok), label="x")
         if data.draw(st.booleans(), label="num_tokens?"):
             kwargs["num_tokens"] = data.draw(st.integers(-1, tok.num_tokens + 1) | JUNK_COUNTS)
     what = f"{name}.tokenize(x {tuple(x.shape)} {x.dtype}, **{kwargs!r})"
@@ -159,11 +187,12 @@ def _tokenize(data) -> None:
         codes, y = result
         k = kwargs.get("num_codebooks")
         _check_codes(tok, _resampled(tok, x, kwargs), codes, k)
-        if tok.modality == "image" and kwargs.get("num_tokens") not in (None, tok.num_tokens):
+        same_layout = tok.modality in ("image", "video")  # reconstructs the input's shape
+        if same_layout and kwargs.get("num_tokens") not in (None, tok.num_tokens):
             assert codes.shape[1] == kwargs["num_tokens"], codes.shape
             _check_reconstruction(tok, codes, y, x)
         else:
-            _check_reconstruction(tok, codes, y, x if tok.modality == "image" else None)
+            _check_reconstruction(tok, codes, y, x if same_layout else None)
 
     attempt(lambda: _round_trip(tok, x, kwargs), what=what, check=check)
 
@@ -234,7 +263,12 @@ test_detokenize = fuzz_test(_detokenize, 30)
 test_detokenize_many = fuzz_test(_detokenize, 1500, slow=True)
 
 
-STREAMING = [n for n in NAMES if getattr(tokenizer(n), "supports_streaming", False)]
+#: Audio streams (video streaming: tests/tokenizers/video, over chunkings of real clips).
+STREAMING = [
+    n
+    for n in NAMES
+    if tokenizer(n).modality == "audio" and getattr(tokenizer(n), "supports_streaming", False)
+]
 
 
 def _stream(data) -> None:

@@ -480,8 +480,10 @@ def causal3d_test_hier(**kwargs: Any) -> Causal3D:
 @register_tokenizer
 def causal3d_inflated(**kwargs: Any) -> Causal3D:
     """The generic causal 3D tokenizer that :meth:`Causal3D.from_image_tokenizer` builds: the
-    class defaults, replaced by the 2D VQGAN's sizes it was inflated from."""
-    return _create_causal3d("causal3d_inflated", **kwargs)
+    class defaults, replaced by the 2D VQGAN's sizes it was inflated from (on its own: FSQ
+    [8, 8, 8, 5, 5, 5] tokens, so that it builds)."""
+    args = dict(token_dim=6, quantizer="fsq", quantizer_kwargs={"levels": [8, 8, 8, 5, 5, 5]})
+    return _create_causal3d("causal3d_inflated", **dict(args, **kwargs))
 
 
 @register_tokenizer
