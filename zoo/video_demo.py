@@ -29,7 +29,7 @@ from zoo.metrics import psnr
 
 PROG = "python -m zoo.video_demo"
 #: The shipped video tokenizer.
-DEFAULT_MODEL = "causal3d_cpu_f8_vqgan.clips"
+DEFAULT_MODEL = "causal3d_cpu_f8.clips"
 
 
 def build_parser() -> argparse.ArgumentParser:

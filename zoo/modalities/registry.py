@@ -27,7 +27,16 @@ from typing import Any, ClassVar
 
 from torch import Tensor
 
-__all__ = ["Modality", "get_modality", "list_modalities", "register_modality"]
+from zoo.metrics import psnr
+
+__all__ = [
+    "Modality",
+    "get_modality",
+    "list_modalities",
+    "psnr_at_tokens",
+    "register_modality",
+    "token_count_rates",
+]
 
 
 class Modality:
@@ -88,6 +97,29 @@ class Modality:
 
     def check_datamodule(self, tokenizer: Any, datamodule: Any) -> None:
         """Raise ValueError when a data module declares settings the tokenizer cannot take."""
+
+
+def token_count_rates(tokenizer: Any, requested: Sequence[int] | None) -> list[int]:
+    """Validation token counts of a flexible-length tokenizer (default K/8, K/4, K/2, K); none
+    for fixed-length ones. Shared by the modalities whose rate axis is the token count."""
+    if not tokenizer.flexible_length:
+        return []
+    k = tokenizer.num_tokens
+    counts = requested if requested is not None else [k // 8, k // 4, k // 2, k]
+    bad = [c for c in counts if not 1 <= int(c) <= k]
+    if bad and requested is not None:
+        raise ValueError(
+            f"validation rates (token counts) {bad} outside [1, {k}] for {tokenizer.architecture!r}"
+        )
+    return sorted({max(1, int(c)) for c in counts})
+
+
+def psnr_at_tokens(tokenizer: Any, x: Tensor, rate: int) -> tuple[str, Tensor, Tensor | None]:
+    """PSNR of ``x`` coded with its first ``rate`` tokens, and that reconstruction to show (None
+    at full length, which validation shows anyway)."""
+    x_k = tokenizer.detokenize(tokenizer.tokenize(x, num_tokens=rate))
+    shown = x_k if rate != tokenizer.num_tokens else None
+    return f"psnr@{rate}", psnr(x_k, x).mean(), shown
 
 
 _MODALITIES: dict[str, Modality] = {}

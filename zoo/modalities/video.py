@@ -13,7 +13,12 @@ from torchvision.utils import make_grid, save_image
 
 from zoo.evaluation.video import VideoEvaluator
 from zoo.metrics import psnr
-from zoo.modalities.registry import Modality, register_modality
+from zoo.modalities.registry import (
+    Modality,
+    psnr_at_tokens,
+    register_modality,
+    token_count_rates,
+)
 
 
 @register_modality
@@ -33,24 +38,12 @@ class VideoModality(Modality):
 
     def validation_rates(self, tokenizer: Any, requested: Sequence[int] | None) -> list[int]:
         """Token counts of flexible-length (1D) video tokenizers (default K/8, K/4, K/2, K)."""
-        if not tokenizer.flexible_length:
-            return []
-        k = tokenizer.num_tokens
-        counts = requested if requested is not None else [k // 8, k // 4, k // 2, k]
-        bad = [c for c in counts if not 1 <= int(c) <= k]
-        if bad and requested is not None:
-            raise ValueError(
-                f"validation rates (token counts) {bad} outside [1, {k}] for "
-                f"{tokenizer.architecture!r}"
-            )
-        return sorted({max(1, int(c)) for c in counts})
+        return token_count_rates(tokenizer, requested)
 
     def rate_quality(
         self, tokenizer: Any, x: Tensor, rate: int, losses: dict[str, Any]
     ) -> tuple[str, Tensor, Tensor | None]:
-        x_k = tokenizer.detokenize(tokenizer.tokenize(x, num_tokens=rate))
-        shown = x_k if rate != tokenizer.num_tokens else None
-        return f"psnr@{rate}", psnr(x_k, x).mean(), shown
+        return psnr_at_tokens(tokenizer, x, rate)
 
     def log_examples(self, module: Any, x: Tensor, rows: list[Tensor]) -> None:
         """The first clip's frames, one row per version (input, reconstruction, each validation
