@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     found = [e for e in evaluators().values() if e is not None]
     add_model_arguments(p)
     add_data_arguments(p, found)
-    metrics = "; ".join(f"{e.items}: {','.join(e.metric_keys)} (default "
+    metrics = "; ".join(f"{e.name}: {','.join(e.metric_keys)} (default "
                         f"{','.join(e.default_metrics)})" for e in found)  # fmt: skip
     p.add_argument("--metrics", type=name_list, default=None, help=f"comma-separated; {metrics}")
     p.add_argument("--save-reconstructions", default=None, metavar="DIR",
