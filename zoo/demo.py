@@ -31,7 +31,7 @@ from zoo.evaluation.baselines.images import available_codecs, decode, match_rate
 from zoo.metrics import PSNR, SSIM
 
 DEFAULT_MODEL = "titok_cpu_flex.photos64"
-DEFAULT_COMPARE = ""
+DEFAULT_COMPARE = "vqgan_cpu_f8.photos"
 DEFAULT_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field", "grace_hopper")
 MAX_SCALE = 8
 
@@ -103,9 +103,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def _load(name: str) -> zoo.Tokenizer:
+def _load(name: str, *, any_size: bool = False) -> zoo.Tokenizer:
+    """An image tokenizer; the main one must have a fixed input size (the photos are cut to
+    it), a compared one may be fully convolutional (it then codes the same size)."""
     tok = zoo.load(name).eval()
-    if tok.modality != "image" or tok.input_size is None:
+    if tok.modality != "image" or (tok.input_size is None and not any_size):
         raise SystemExit(f"{name}: this demo expects a fixed-size image tokenizer")
     return tok
 
@@ -149,12 +151,13 @@ def main(argv: list[str] | None = None) -> int:
         labels.append(f"{codes.shape[1]} tokens")
         per_photo.append((f"{codes.shape[1]} tok", pp))
     if args.compare:
-        other = _load(args.compare)
+        other = _load(args.compare, any_size=True)
         x2 = torch.stack([resize_center_crop(sample_photo_tensor(n), h, w) for n in names])
         with torch.no_grad():
             codes = other.tokenize(x2)
             x_hat = other.detokenize(codes).clamp(-1, 1)
-        bits = other.bits_per_item()
+        # Bits of the codes at this size (a fully convolutional model's nominal size may differ).
+        bits = codes[0, ..., 0].numel() * other.quantizer.bits_per_token
         pp, ps, psnr, ssim = _scores(x_hat, x2)
         print(_row(args.compare, codes[0, ..., 0].numel(), bits, pixels, psnr, ssim))
         columns.append(x_hat)
