@@ -40,6 +40,7 @@ from zoo.evaluation.cli import (
     name_list,
     output_paths,
 )
+from zoo.evaluation.runner import Run
 from zoo.modalities import get_modality, list_modalities
 
 PROG = "eval/reconstruct.py"
@@ -82,6 +83,10 @@ def main(argv: list[str] | None = None) -> int:
     tokenizer = load_tokenizer(args.model, random_init=args.random_init)
     evaluator = check_evaluator(evaluators(), tokenizer.modality, tokenizer._label)
     check_modality_options(parser, args, tokenizer.modality, PROG)
+    try:  # option errors (a size the model cannot take, ...) as usage errors, before any data
+        evaluator.setup(Run(tokenizer, evaluator.options(args)))
+    except ValueError as err:
+        parser.error(str(err))
     result = evaluator.evaluate(
         tokenizer,
         model_name=args.model,

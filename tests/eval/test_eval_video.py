@@ -6,6 +6,7 @@ any data is read, and eval/rate_distortion.py against H.264 and AV1 at matched b
 import hashlib
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -143,18 +144,30 @@ def test_flexible_length_tokenizer_at_token_counts(scripts, tmp_path):
     assert len(list((tmp_path / "png" / "tokens_8" / CLIPS[0].removesuffix(".mp4")).iterdir())) == 4
 
 
-def test_bad_frame_counts_are_refused_before_reading(scripts, tmp_path):
-    """A count the tokenizer does not take fails with the counts that work, before --data is
-    even opened (here it does not exist)."""
+def test_bad_frame_counts_are_refused_before_reading(scripts, tmp_path, capsys):
+    """A count the tokenizer does not take fails (as a usage error of eval/reconstruct.py) with
+    the counts that work, before --data is even opened (here it does not exist)."""
     base = ["--random-init", "--data", str(tmp_path / "nowhere"), "--out",
             str(tmp_path / "x.json"), "--no-progress"]  # fmt: skip
-    with pytest.raises(ValueError, match=r"--num-frames 6: .* takes clips of 1, 5, 9, 13, 17, .*"
-                       r"nearest valid counts: 5 or 9"):  # fmt: skip
-        scripts["reconstruct"].main(["--model", "causal3d_test", "--num-frames", "6", *base])
-    with pytest.raises(ValueError, match=r"--num-frames 5: .* takes clips of 4 frames"):
-        scripts["reconstruct"].main(["--model", "larp_test", "--num-frames", "5", *base])
-    with pytest.raises(ValueError, match=r"expected frames of 16 x 16, got 32 x 32"):
-        scripts["reconstruct"].main(["--model", "larp_test", "--frame-size", "32", *base])
+
+    def refused(argv, pattern):
+        with pytest.raises(SystemExit) as err:
+            scripts["reconstruct"].main(argv)
+        assert err.value.code == 2
+        assert re.search(pattern, capsys.readouterr().err.replace("\n", " ")), pattern
+
+    refused(
+        ["--model", "causal3d_test", "--num-frames", "6", *base],
+        r"--num-frames 6: .* takes clips of 1, 5, 9, 13, 17, .*nearest valid counts: 5 or 9",
+    )
+    refused(
+        ["--model", "larp_test", "--num-frames", "5", *base],
+        r"--num-frames 5: .* takes clips of 4 frames",
+    )
+    refused(
+        ["--model", "larp_test", "--frame-size", "32", *base],
+        r"expected frames of 16 x 16, got 32 x 32",
+    )
     fvd = ["--model", "causal3d_test", "--fvd-weights", "i3d.pt", *base, "--data", str(FIXTURES)]
     with pytest.raises(ValueError, match="fvd: the I3D network needs clips of at least 9 frames"):
         scripts["reconstruct"].main(fvd)
