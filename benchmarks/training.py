@@ -102,7 +102,8 @@ def build_datamodule(cfg: dict[str, Any], workers: int, tmp: Path) -> tuple[Any,
     train = args.get("train_dir")
     if train and Path(train).is_dir():
         return cls(**args), f"audio folder {train}"
-    args.update(train_dir=str(FIXTURE_AUDIO), val_dir=str(FIXTURE_AUDIO))
+    # 11 short recordings: more clips per second of audio so that a batch fills.
+    args.update(train_dir=str(FIXTURE_AUDIO), val_dir=str(FIXTURE_AUDIO), clips_per_second=20.0)
     return cls(**args), "tests/fixtures/audio (recipe's audio folder missing)"
 
 
