@@ -30,7 +30,10 @@ class ImageModality(Modality):
     # offline; LPIPS with user-supplied weights) + a PatchGAN.
     default_losses = {"l1": 1.0, "efflite0": 1.0}
     default_discriminators = ("patchgan",)
-    memory_format = torch.channels_last
+    # Channels-last memory was measured (benchmarks/training.py, results/training.md, quiet
+    # machine): 11% faster steps for titok_cpu_flex128 but 8-9% slower for both VQGAN recipes,
+    # whose GroupNorm backward is slower in that layout; so images keep the default layout.
+    memory_format = None
     evaluator = ImageEvaluator()
 
     def quality(self, x_hat: Tensor, x: Tensor) -> tuple[str, Tensor]:

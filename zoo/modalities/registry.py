@@ -61,9 +61,8 @@ class Modality:
     validation_losses: ClassVar[dict[str, Any]] = {}
     #: Discriminators when a recipe says ``"auto"`` (names from :data:`zoo.losses.DISCRIMINATORS`).
     default_discriminators: ClassVar[tuple[str, ...]] = ()
-    #: Memory format training keeps the tokenizer's weights and batches in (None: as built).
-    #: Images: channels-last, 0.74x the step time of the contiguous layout for the f8 VQGAN
-    #: recipe on CPU (benchmarks/training.py).
+    #: Memory format training keeps the tokenizer's weights and batches in (None: as built),
+    #: e.g. ``torch.channels_last`` where it measures faster (benchmarks/training.py).
     memory_format: ClassVar[Any] = None
     #: The evaluator of ``eval/reconstruct.py`` and ``eval/rate_distortion.py`` (an object from
     #: :mod:`zoo.evaluation`); None: the modality trains but has no evaluation yet.
