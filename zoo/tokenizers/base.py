@@ -407,6 +407,30 @@ class Tokenizer(
         pairs = zip(per_axis(self.min_input_size), per_axis(self.input_multiple), strict=True)
         return tuple(max(a, b) for a, b in pairs)
 
+    #: The explicit state of ``tokenize_stream`` / ``detokenize_stream`` (streaming families
+    #: set it; it has a ``finished`` flag).
+    stream_state_class: ClassVar[type | None] = None
+
+    def _check_stream_state(self, state: Any) -> Any:
+        """A new state for None; else ``state`` itself, checked to be this family's state and
+        not finished."""
+        cls = self.stream_state_class
+        if cls is None:  # pragma: no cover - only streaming families call this
+            raise TypeError(f"{type(self).__name__} sets no stream_state_class")
+        if state is None:
+            return cls()
+        if not isinstance(state, cls):
+            raise TypeError(
+                f"{self._label}: state must be the {cls.__name__} returned by the previous call "
+                f"(or None to start a stream), got {type(state).__name__}"
+            )
+        if state.finished:
+            raise ValueError(
+                f"{self._label}: this stream was finished with final=True; start a new one with "
+                "state=None"
+            )
+        return state
+
     def _check_device(self, x: Tensor) -> None:
         """Meta tensors (shapes without data) and inputs on another device than the model."""
         if x.is_meta:

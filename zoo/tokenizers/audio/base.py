@@ -70,6 +70,7 @@ class AudioTokenizer(Tokenizer):
 
     modality = "audio"
     input_axes = ("samples",)
+    stream_state_class = StreamState
     input_layout = "(B, C, samples)"
     code_range_hint = (
         "; use codes from this model's tokenize() (codes of another model, or with an offset such "
@@ -266,21 +267,6 @@ class AudioTokenizer(Tokenizer):
                 f"{self._label}: this model does not support chunked streaming; use tokenize / "
                 "detokenize on whole clips"
             )
-
-    def _check_stream_state(self, state: StreamState | None) -> StreamState:
-        if state is None:
-            return StreamState()
-        if not isinstance(state, StreamState):
-            raise TypeError(
-                f"{self._label}: state must be a StreamState returned by the previous call (or "
-                f"None to start), got {type(state).__name__}"
-            )
-        if state.finished:
-            raise ValueError(
-                f"{self._label}: this stream was finished with final=True; start a new one with "
-                "state=None"
-            )
-        return state
 
     def _check_chunk(self, chunk: Tensor | None, state: StreamState) -> Tensor:
         if chunk is None:

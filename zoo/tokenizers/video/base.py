@@ -77,6 +77,7 @@ class VideoTokenizer(Tokenizer):
 
     modality: ClassVar[str] = "video"
     input_axes: ClassVar[tuple[str, ...]] = ("T", "H", "W")
+    stream_state_class = VideoStreamState
     input_layout: ClassVar[str] = LAYOUT
     model_card_layout: ClassVar[str | None] = "(B, 3, T, H, W)"
     channels_last_hint: ClassVar[str] = " (channels last? use x.permute(0, 4, 1, 2, 3))"
@@ -511,21 +512,6 @@ class VideoTokenizer(Tokenizer):
                 f"{self._label}: this model does not stream (it is not causal in time); use "
                 "tokenize / detokenize on whole clips"
             )
-
-    def _check_stream_state(self, state: VideoStreamState | None) -> VideoStreamState:
-        if state is None:
-            return VideoStreamState()
-        if not isinstance(state, VideoStreamState):
-            raise TypeError(
-                f"{self._label}: state must be the VideoStreamState returned by the previous "
-                f"call (or None to start a stream), got {type(state).__name__}"
-            )
-        if state.finished:
-            raise ValueError(
-                f"{self._label}: this stream was finished with final=True; start a new one with "
-                "state=None"
-            )
-        return state
 
     def _check_chunk(self, chunk: Tensor | None, state: VideoStreamState) -> Tensor:
         if chunk is None:
