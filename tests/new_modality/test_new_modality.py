@@ -63,6 +63,11 @@ def test_a_new_modality_evaluates_through_eval_reconstruct(registered, tmp_path)
     assert result["protocol"]["metric_names"] == ["mse", "psnr"]
     sensor.SensorEvaluator().validate(result)
     assert "| rate | bits/item | mse | PSNR |" in out.with_suffix(".md").read_text()
+    # Hooks it does not define are refused before any data is read.
+    with pytest.raises(ValueError, match="--save-reconstructions: the sensor evaluator has no"):
+        reconstruct.main([*argv[:-3], "--out", str(tmp_path / "c.json"), "--no-progress",
+                          "--save-reconstructions", str(tmp_path / "rec")])  # fmt: skip
+    assert not (tmp_path / "c.json").exists()
     # Options of the other modalities are refused for the new one.
     with pytest.raises(SystemExit, match="--resolution do\\(es\\) not apply to sensor"):
         reconstruct.main([*argv[:-3], "--out", str(tmp_path / "b.json"), "--resolution", "32",

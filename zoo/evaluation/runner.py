@@ -151,12 +151,14 @@ class Evaluator:
 
     def open_data(self, spec: str, run: Run) -> Any:
         """The data source of ``--data`` (has ``describe()``; a wrong path fails here)."""
+        # Abstract: one of the three hooks every evaluator defines (with batches, create_metrics).
         raise NotImplementedError(f"{type(self).__name__} must implement open_data")
 
     def batches(
         self, run: Run, source: Any, *, log: DataLog, skip_bad: bool, limit: int | None
     ) -> Iterator[Batch]:
         """Read, check and batch the items of ``source``, filling ``log`` (manifest, skipped)."""
+        # Abstract: every evaluator reads its own items.
         raise NotImplementedError(f"{type(self).__name__} must implement batches")
 
     def num_batches(self, run: Run, source: Any, limit: int | None) -> int | None:
@@ -169,6 +171,7 @@ class Evaluator:
 
     def create_metrics(self, run: Run, names: Sequence[str], copies: int) -> list[dict[str, Any]]:
         """``copies`` independent dicts ``{name: metric}``."""
+        # Abstract: every evaluator builds its own metrics.
         raise NotImplementedError(f"{type(self).__name__} must implement create_metrics")
 
     def reference_metrics(self, run: Run, names: Sequence[str]) -> dict[str, Any] | None:
@@ -211,6 +214,8 @@ class Evaluator:
         self, run: Run, saved: Tensor, names: Sequence[str], folder: Path
     ) -> None:
         """Write the reconstructions of a batch under ``folder``, named after the items."""
+        # Optional hook: an evaluator without a file format for its items refuses
+        # --save-reconstructions (checked before any data is read, in evaluate()).
         raise NotImplementedError(f"{self.name}: saving reconstructions is not supported")
 
     # ------------------------------------------------------------------ the record
@@ -291,6 +296,14 @@ class Evaluator:
             raise ValueError(
                 f"{tokenizer._label}: not {'an' if self.name[:1] in 'aeiou' else 'a'} "
                 f"{self.name} tokenizer ({tokenizer.modality!r})"
+            )
+        if (
+            save_reconstructions
+            and type(self).write_reconstructions is Evaluator.write_reconstructions
+        ):
+            raise ValueError(
+                f"--save-reconstructions: the {self.name} evaluator has no file format for its "
+                "items; leave the option out"
             )
         dev = resolve_device(device)
         run = Run(tokenizer, dict(options))
@@ -494,10 +507,12 @@ class Evaluator:
     def run_baseline(self, *, results: list[dict[str, Any]], **kw: Any) -> tuple[Any, Any, dict]:
         """``({baseline: {"settings", "matched", "sweep"}}, data log, protocol)`` of the
         classical baseline on the results' data at the ``targets`` rates."""
+        # Optional hook: a modality without a classical codec cannot run rate_distortion.
         raise NotImplementedError(f"modality {self.name!r} has no classical baseline")
 
     def board_sweep_point(self, entry: dict[str, Any]) -> dict[str, Any]:
         """A baseline sweep entry as a leaderboard point (see :meth:`board_point`)."""
+        # Only reached for baseline entries, which only run_baseline produces.
         raise NotImplementedError(f"modality {self.name!r} has no classical baseline")
 
 

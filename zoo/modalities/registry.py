@@ -76,6 +76,7 @@ class Modality:
 
     def quality(self, x_hat: Tensor, x: Tensor) -> tuple[str, Tensor]:
         """The headline per-batch quality metric: ``(key, value)``, e.g. ``("psnr", dB)``."""
+        # Abstract: every modality names its headline metric (training logs it every step).
         raise NotImplementedError(f"modality {self.name!r} defines no quality metric")
 
     def validation_rates(self, tokenizer: Any, requested: Sequence[int] | None) -> list[int]:
@@ -88,6 +89,7 @@ class Modality:
     ) -> tuple[str, Tensor, Tensor | None]:
         """Quality of ``x`` coded at ``rate``: ``(log key, value, reconstruction to show or
         None)``. ``losses`` holds the criterion's built loss modules by name."""
+        # Only called for the points validation_rates returns, which is [] by default.
         raise NotImplementedError(f"modality {self.name!r} has no rate axis")
 
     def log_examples(self, module: Any, x: Tensor, rows: list[Tensor]) -> None:

@@ -32,20 +32,24 @@ class TokenizerDataModule(LightningDataModule):
     folder_arg: ClassVar[str] = ""
 
     # ------------------------------------------------------------------ modality hooks
+    # Abstract hooks: every modality's data module (image.py, audio.py, video.py) defines all
+    # five; the base only composes them into sources, splits and loaders.
     def list_files(self, folder: str) -> list:
-        raise NotImplementedError  # abstract: each modality lists its own files
+        """The modality's files under ``folder``."""
+        raise NotImplementedError(f"{type(self).__name__} must implement list_files")
 
     def split_files(self, files: list) -> tuple[list, list]:
-        raise NotImplementedError  # abstract: by source photo / group, never by crop
+        """``(train, validation)`` by source photo / group, never by crop or clip."""
+        raise NotImplementedError(f"{type(self).__name__} must implement split_files")
 
     def train_from_files(self, files: list) -> Dataset:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must implement train_from_files")
 
     def val_from_files(self, files: list) -> Dataset:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must implement val_from_files")
 
     def train_from_shards(self, samples_per_stream: int) -> Dataset:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must implement train_from_shards")
 
     # ------------------------------------------------------------------ sources
     def _check_sources(self, sources: dict[str, object], val_dir: object) -> None:
