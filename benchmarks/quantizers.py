@@ -36,10 +36,11 @@ Results: a Markdown table on stdout; ``--json`` / ``--markdown`` also write them
 implementation alternating with the others (and in the GEMM table): a copy of that version's
 ``zoo/outputs.py`` and ``zoo/quantizers/`` importable as ``NAME``, e.g.
 
-    mkdir -p /tmp/before && git archive REV zoo/outputs.py zoo/quantizers | tar -x -C /tmp/before
-    mv /tmp/before/zoo /tmp/before/zoo_before && touch /tmp/before/zoo_before/__init__.py
-    sed -i -E 's/\\bzoo\\./zoo_before./g' /tmp/before/zoo_before/*.py /tmp/before/zoo_before/*/*.py
-    PYTHONPATH=/tmp/before python benchmarks/quantizers.py --before-package zoo_before ...
+    BEFORE=$(mktemp -d)   # any scratch folder
+    git archive REV zoo/outputs.py zoo/quantizers | tar -x -C "$BEFORE"
+    mv "$BEFORE/zoo" "$BEFORE/zoo_before" && touch "$BEFORE/zoo_before/__init__.py"
+    sed -i -E 's/\\bzoo\\./zoo_before./g' "$BEFORE"/zoo_before/*.py "$BEFORE"/zoo_before/*/*.py
+    PYTHONPATH="$BEFORE" python benchmarks/quantizers.py --before-package zoo_before ...
 
 Examples:
 
@@ -531,13 +532,15 @@ def environment(args: argparse.Namespace) -> dict:
         "torch": torch.__version__,
         "mkl": _mkl(),
         "vector_quantize_pytorch": _version("vector-quantize-pytorch"),
-        "zoo_source": str(source),
+        # Relative to the checkout when it is this one (no machine paths in result files).
+        "zoo_source": str(source.relative_to(ROOT)) if source.is_relative_to(ROOT) else str(source),
         "zoo_commit": _zoo_commit() if source == ROOT / "zoo" else None,
         "label": args.label,
         "statistics_opt_in": collect_metrics is not None,
         "before": args.before_package or None,
         "before_source": (
-            str(Path(BEFORE.__file__).resolve().parents[1]) if BEFORE is not None else None
+            # Its folder name only: the copy lives in a scratch folder of the machine.
+            Path(BEFORE.__file__).resolve().parents[1].name if BEFORE is not None else None
         ),
         "batch": args.batch,
         "tokens": args.tokens,
@@ -614,7 +617,7 @@ def markdown(results: dict) -> str:
         f"at start {load}, at end {load_end}.\n"
     )
     if before:
-        text += f'\n"before": `{env["before"]}` ({env["before_source"]}), timed in the same run.\n'
+        text += f'\n"before": `{env["before"]}` (an earlier copy of zoo.quantizers), timed in the same run.\n'
     return text
 
 

@@ -87,6 +87,10 @@ def missing_packages(*, midi: bool = True) -> dict[str, str]:
     missing = {}
     for package, need in {**PACKAGES, **(MIDI_PACKAGES if midi else {})}.items():
         if "/" not in need:
+            # The only program: FluidSynth renders the MIDI part of this optional real-data
+            # corpus (no pip wheel bundles a synthesizer with a General MIDI soundfont). Only
+            # `python -m zoo.data.audio_corpus build` asks; tests, demos and the eval runners
+            # never need it (tests/reliability/test_no_system_binaries.py checks that).
             if shutil.which(need) is None:
                 missing[package] = f"program {need!r} not on PATH"
         elif not glob.glob(need, recursive=True):
