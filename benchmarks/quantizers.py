@@ -617,7 +617,10 @@ def markdown(results: dict) -> str:
         f"at start {load}, at end {load_end}.\n"
     )
     if before:
-        text += f'\n"before": `{env["before"]}` (an earlier copy of zoo.quantizers), timed in the same run.\n'
+        text += (
+            f'\n"before": `{env["before"]}` (an earlier copy of zoo.quantizers), timed in the '
+            "same run.\n"
+        )
     return text
 
 
