@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
-from torchvision.utils import make_grid, save_image
 
 from zoo.evaluation import ImageEvaluator
 from zoo.metrics import psnr
 from zoo.modalities.registry import (
     Modality,
+    log_image_grid,
     psnr_at_tokens,
     register_modality,
     token_count_rates,
@@ -50,27 +49,6 @@ class ImageModality(Modality):
 
     def log_examples(self, module: Any, x: Tensor, rows: list[Tensor]) -> None:
         """One grid, a row per version (input, full reconstruction, each validation token
-        count): to the logger's ``log_image`` / ``add_image``, else a PNG under the log dir."""
-        trainer = module.trainer
-        # trainer.log_dir is a collective call (it broadcasts from rank 0): every rank must ask.
-        root = trainer.log_dir or trainer.default_root_dir
-        if not trainer.is_global_zero:
-            return
+        count)."""
         n = min(module.log_examples_count, rows[0].shape[0])
-        images = torch.cat([r[:n].detach().float().clamp(-1, 1) for r in rows])
-        grid = make_grid((images + 1) / 2, nrow=n, padding=2, pad_value=1.0).cpu()
-        step = int(module.step_count)
-        tag = "val/reconstructions"
-        logged = False
-        for logger in module.loggers:
-            experiment = getattr(logger, "experiment", None)
-            if hasattr(logger, "log_image"):  # e.g. WandbLogger
-                logger.log_image(key=tag, images=[grid], step=step)
-                logged = True
-            elif hasattr(experiment, "add_image"):  # TensorBoard
-                experiment.add_image(tag, grid, step)
-                logged = True
-        if not logged:
-            path = Path(root) / "images" / f"reconstructions_step{step:08d}.png"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            save_image(grid, path)
+        log_image_grid(module, torch.cat([r[:n].detach().float() for r in rows]), nrow=n)

@@ -23,9 +23,11 @@ What a modality owns:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
 from torch import Tensor
+from torchvision.utils import make_grid, save_image
 
 from zoo.metrics import psnr
 
@@ -33,6 +35,7 @@ __all__ = [
     "Modality",
     "get_modality",
     "list_modalities",
+    "log_image_grid",
     "psnr_at_tokens",
     "register_modality",
     "token_count_rates",
@@ -121,6 +124,30 @@ def psnr_at_tokens(tokenizer: Any, x: Tensor, rate: int) -> tuple[str, Tensor, T
     x_k = tokenizer.detokenize(tokenizer.tokenize(x, num_tokens=rate))
     shown = x_k if rate != tokenizer.num_tokens else None
     return f"psnr@{rate}", psnr(x_k, x).mean(), shown
+
+
+def log_image_grid(module: Any, images: Tensor, nrow: int) -> None:
+    """Images in [-1, 1] as one grid (``nrow`` per row) at validation: to the logger's
+    ``log_image`` (e.g. W&B) or ``add_image`` (TensorBoard), else a PNG under the log dir."""
+    trainer = module.trainer
+    # trainer.log_dir is a collective call (it broadcasts from rank 0): every rank must ask.
+    root = trainer.log_dir or trainer.default_root_dir
+    if not trainer.is_global_zero:
+        return
+    grid = make_grid((images.clamp(-1, 1) + 1) / 2, nrow=nrow, padding=2, pad_value=1.0).cpu()
+    step, tag, logged = int(module.step_count), "val/reconstructions", False
+    for logger in module.loggers:
+        experiment = getattr(logger, "experiment", None)
+        if hasattr(logger, "log_image"):
+            logger.log_image(key=tag, images=[grid], step=step)
+            logged = True
+        elif hasattr(experiment, "add_image"):
+            experiment.add_image(tag, grid, step)
+            logged = True
+    if not logged:
+        path = Path(root) / "images" / f"reconstructions_step{step:08d}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_image(grid, path)
 
 
 _MODALITIES: dict[str, Modality] = {}

@@ -4,17 +4,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
-from torchvision.utils import make_grid, save_image
 
 from zoo.evaluation.video import VideoEvaluator
 from zoo.metrics import psnr
 from zoo.modalities.registry import (
     Modality,
+    log_image_grid,
     psnr_at_tokens,
     register_modality,
     token_count_rates,
@@ -47,22 +46,6 @@ class VideoModality(Modality):
 
     def log_examples(self, module: Any, x: Tensor, rows: list[Tensor]) -> None:
         """The first clip's frames, one row per version (input, reconstruction, each validation
-        token count), as a PNG under the log dir (or the logger's ``add_image``)."""
-        trainer = module.trainer
-        root = trainer.log_dir or trainer.default_root_dir
-        if not trainer.is_global_zero:
-            return
-        frames = [r[0].detach().float().clamp(-1, 1).transpose(0, 1) for r in rows]  # (T,3,H,W)
-        n = frames[0].shape[0]
-        grid = make_grid((torch.cat(frames) + 1) / 2, nrow=n, padding=2, pad_value=1.0).cpu()
-        step = int(module.step_count)
-        logged = False
-        for logger in module.loggers:
-            experiment = getattr(logger, "experiment", None)
-            if hasattr(experiment, "add_image"):
-                experiment.add_image("val/reconstructions", grid, step)
-                logged = True
-        if not logged:
-            path = Path(root) / "images" / f"reconstructions_step{step:08d}.png"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            save_image(grid, path)
+        token count)."""
+        frames = [r[0].detach().float().transpose(0, 1) for r in rows]  # (T, 3, H, W) each
+        log_image_grid(module, torch.cat(frames), nrow=frames[0].shape[0])
