@@ -28,12 +28,17 @@ def test_val_sources_ship_with_python_packages():
     val = photos.val_sources()
     assert len(val) == 8
     assert all(Path(s.path).is_file() and s.split == "val" and s.license for s in val)
-    assert len(photos.train_sources()) == 35
+    assert len(photos.train_sources("wallpapers35")) == 35
+    everything = photos.train_sources()
+    assert len(everything) == 55 and everything[:35] == photos.train_sources("wallpapers35")
+    assert len({s.name for s in everything}) == 55  # no two photos share a file name
+    with pytest.raises(ValueError, match="collection must be one of"):
+        photos.train_sources("more")
 
 
 def test_build_photo_set_writes_manifest(tmp_path, monkeypatch):
     fake = _fake_sources(tmp_path)
-    monkeypatch.setattr(photos, "train_sources", lambda: fake)
+    monkeypatch.setattr(photos, "train_sources", lambda collection: fake)
     out = tmp_path / "set"
     manifest_path = photos.build_photo_set(out)
     m = json.loads(manifest_path.read_text())
@@ -56,6 +61,6 @@ def test_build_photo_set_writes_manifest(tmp_path, monkeypatch):
 
 def test_missing_wallpapers_name_the_apt_packages(tmp_path, monkeypatch):
     missing = [photos.PhotoSource("x.jpg", "/nonexistent/x.jpg", "train", "GPL-2+", "pkg")]
-    monkeypatch.setattr(photos, "train_sources", lambda: missing)
+    monkeypatch.setattr(photos, "train_sources", lambda collection: missing)
     with pytest.raises(FileNotFoundError, match="mate-backgrounds plasma-workspace-wallpapers"):
         photos.build_photo_set(tmp_path / "set")

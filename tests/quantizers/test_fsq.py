@@ -43,3 +43,27 @@ def test_float32_codes_equal_int64_codes():
     assert not big._float_codes
     zb = torch.randn(4, 50, 9) * 3
     assert torch.equal(big.decode(big.encode(zb)), big.eval()(zb).quantized)
+
+
+def test_usage_loss_is_zero_for_spread_levels_and_pulls_saturated_channels_back():
+    q = create_quantizer("fsq", levels=[8, 5], usage_loss_weight=0.5, usage_temperature=0.5)
+    g = torch.Generator().manual_seed(0)
+    spread = torch.atanh(torch.rand(4096, 2, generator=g) * 1.98 - 0.99)  # uniform after tanh
+    saturated = torch.randn(4096, 2, generator=g) + torch.tensor([4.0, 0.0])
+    loss_spread = q.usage_loss(spread)
+    loss_saturated = q.usage_loss(saturated)
+    assert 0 <= loss_spread < 0.05 < 0.2 < loss_saturated <= 1
+    # Training mode returns the weighted loss, and its gradient moves the saturated channel
+    # back towards the middle (a gradient step lowers z of channel 0, leaves the sign of 1).
+    z = saturated.clone().requires_grad_(True)
+    out = q.train()(z)
+    torch.testing.assert_close(out.loss, 0.5 * loss_saturated)
+    out.loss.backward()
+    assert z.grad[:, 0].mean() > 0
+    # Off by default and in eval mode: nothing computed, values and codes unchanged.
+    plain = create_quantizer("fsq", levels=[8, 5]).train()
+    assert plain(z).loss.item() == 0 and q.eval()(z).loss.item() == 0
+    assert torch.equal(plain(z).codes, q(z).codes)
+    for bad in ({"usage_loss_weight": -1.0}, {"usage_temperature": 0.0}, {"usage_loss_weight": "x"}):
+        with pytest.raises(ValueError, match="FSQ: usage_"):
+            create_quantizer("fsq", levels=[8, 5], **bad)

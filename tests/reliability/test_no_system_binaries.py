@@ -73,14 +73,19 @@ def test_only_declared_files_start_programs():
 def test_photo_builder_names_the_apt_command(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(photos, "_MATE", str(tmp_path / "nowhere"))
     missing = [s for s in photos.train_sources() if s.origin == "mate-backgrounds"]
-    monkeypatch.setattr(photos, "train_sources", lambda: missing)
+    monkeypatch.setattr(photos, "train_sources", lambda collection="all": missing)
     with pytest.raises(FileNotFoundError) as err:
         photos._main(["build", str(tmp_path / "set")])
     assert photos.APT_HINT in str(err.value)
     assert photos.APT_HINT == (
         "apt-get install -y --no-install-recommends mate-backgrounds "
-        "plasma-workspace-wallpapers lxqt-themes"
+        "plasma-workspace-wallpapers lxqt-themes lomiri-wallpapers-16.04 "
+        "lomiri-wallpapers-20.04 palapeli-data"
     )
+    with pytest.raises(FileNotFoundError) as err:
+        photos._main(["build", str(tmp_path / "set"), "--collection", "wallpapers35"])
+    assert photos.APT_HINTS["wallpapers35"] in str(err.value)
+    assert "lomiri" not in photos.APT_HINTS["wallpapers35"]
     assert not (tmp_path / "set").exists()  # stopped before writing anything
     for argv in (["--help"], ["build", "--help"]):
         with pytest.raises(SystemExit):

@@ -285,3 +285,51 @@ def test_quantizer_statistics_are_collected_only_on_logged_steps(tmp_path, photo
     assert [int(r["step"]) for r in logged] == [1, 3]
     assert all(r["train/q_usage"] and math.isfinite(float(r["train/q_usage"])) for r in logged)
     assert any(r.get("val/q_usage") for r in rows)
+
+
+class _FirstBatchWeights(Callback):
+    def on_train_start(self, trainer, pl_module):
+        self.live = _flat(pl_module.tokenizer).clone()
+        self.ema = _flat(pl_module.ema_tokenizer).clone()
+
+
+def test_init_weights_start_a_run_from_a_checkpoint_or_a_saved_folder(tmp_path, photo_dir):
+    pl.seed_everything(0)
+    first = _module(ema={"decay": 0.9})
+    trainer = _trainer(tmp_path, max_steps=3)
+    trainer.fit(first, datamodule=ImageDataModule(**data_args(photo_dir)))
+    ckpt = tmp_path / "stage1.ckpt"
+    trainer.save_checkpoint(ckpt)
+    first_trainer = trainer
+    folder = first.export(tmp_path / "stage1")
+    want = _flat(first.ema_tokenizer)
+    for source in (str(ckpt), str(folder)):
+        pl.seed_everything(1)
+        second = _module(ema={"decay": 0.9}, init_weights=source)
+        assert not torch.allclose(_flat(second.tokenizer), want)  # random until fit starts
+        seen = _FirstBatchWeights()
+        trainer = _trainer(tmp_path, max_steps=1, callbacks=[seen])
+        trainer.fit(second, datamodule=ImageDataModule(**data_args(photo_dir)))
+        # Both the live weights and the EMA copy start from stage 1's EMA weights.
+        torch.testing.assert_close(seen.live, want)
+        torch.testing.assert_close(seen.ema, want)
+        assert second.hparams.init_weights == source
+
+    # A resumed run continues from its own checkpoint, not from init_weights.
+    resumed = _module(ema={"decay": 0.9}, init_weights=str(folder))
+    seen = _FirstBatchWeights()
+    steps = int(first.step_count)
+    trainer = _trainer(tmp_path, max_steps=2 * first_trainer.global_step, callbacks=[seen])
+    trainer.fit(resumed, datamodule=ImageDataModule(**data_args(photo_dir)), ckpt_path=ckpt)
+    torch.testing.assert_close(seen.live, _flat(first.tokenizer))
+    assert not torch.allclose(seen.live, want) and int(resumed.step_count) > steps
+
+
+def test_init_weights_of_another_architecture_are_refused(tmp_path, photo_dir):
+    first = _module()
+    folder = first.export(tmp_path / "small")
+    other = _module(tokenizer_args={"ch": 16, "z_channels": 8}, init_weights=str(folder))
+    with pytest.raises(ValueError, match="init_weights=.* do not fit 'vqgan_test'"):
+        _trainer(tmp_path, max_steps=1).fit(
+            other, datamodule=ImageDataModule(**data_args(photo_dir))
+        )

@@ -51,6 +51,8 @@ def test_recipe_fast_dev_run(recipe, tmp_path, photo_dir, monkeypatch):
         "--data.max_short_side", "48",
         "--data.val_short_side", "40",
     ]  # fmt: skip
+    if cfg["model"].get("init_weights"):  # a second stage: the tiny model starts at random
+        args += ["--model.init_weights", "null"]
     cli = load_train_module().cli_main(args)
     assert cli.trainer.fast_dev_run == 2
     # fast_dev_run=2 caps optimizer steps at 2: one batch with generator + discriminator steps,
@@ -62,6 +64,22 @@ def test_recipe_fast_dev_run(recipe, tmp_path, photo_dir, monkeypatch):
     assert cli.model.tokenizer.architecture == cfg["model"]["tokenizer"]
     # A smoke run leaves nothing behind (no checkpoints, no logs).
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_second_stages_start_from_the_last_checkpoint_of_a_recipe_here():
+    """A recipe's ``init_weights`` names the ``last.ckpt`` another recipe's checkpoints go to,
+    for the same tokenizer, so ``train.py fit`` on the first then the second reproduces it."""
+    last = {}
+    for path in RECIPES:
+        cfg = yaml.safe_load(path.read_text())
+        for cb in cfg["trainer"].get("callbacks", []):
+            if cb["class_path"].endswith("ModelCheckpoint"):
+                last[cb["init_args"]["dirpath"] + "/last.ckpt"] = cfg["model"]["tokenizer"]
+    stages = [yaml.safe_load(p.read_text())["model"] for p in RECIPES]
+    stages = [m for m in stages if m.get("init_weights")]
+    assert stages  # vqgan_cpu_f8_usage.yaml
+    for model in stages:
+        assert last.get(model["init_weights"]) == model["tokenizer"], model["init_weights"]
 
 
 def test_resume_from_last_checkpoint_through_the_cli(tmp_path, photo_dir, monkeypatch):

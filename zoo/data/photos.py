@@ -1,9 +1,15 @@
-"""The CPU-scale photo set: 35 real photographs from Debian wallpaper packages + a validation set.
+"""The CPU-scale photo set: 55 real photographs from Debian packages + a validation set.
 
-Training photos (1.3-20 MP) come from three Debian packages, installed with::
+Training photos (0.7-20 MP) come from six Debian packages, installed with::
 
-    apt-get install -y --no-install-recommends \
-        mate-backgrounds plasma-workspace-wallpapers lxqt-themes
+    apt-get install -y --no-install-recommends mate-backgrounds plasma-workspace-wallpapers \
+        lxqt-themes lomiri-wallpapers-16.04 lomiri-wallpapers-20.04 palapeli-data
+
+Two collections: ``wallpapers35`` is the first three packages' 35 photos (what the first CPU runs
+trained on, e.g. stage 1 of ``vqgan_cpu_f8.photos``); ``all`` (the default) adds 15 photographs
+from the Lomiri (Ubuntu Touch) wallpapers and the 5 photographs of KDE Palapeli's puzzle
+collection. Abstract wallpapers the same packages install (``umang``, ``Fossa``,
+``Infinite-Sea``, ``Painting-Colors``) and Palapeli's 512 px textures are left out.
 
 Validation photos are scikit-image's bundled photos (CC0 / public domain) and matplotlib's
 ``grace_hopper.jpg`` (US Navy photograph, public domain): different sources from the training
@@ -34,10 +40,16 @@ from zoo._io import atomic_file, atomic_write_json, sha256_file
 from zoo.data.image import build_crop_cache, list_images
 from zoo.data.transforms import MultiScaleCrop
 
-APT_HINT = (
-    "apt-get install -y --no-install-recommends mate-backgrounds plasma-workspace-wallpapers "
-    "lxqt-themes"
-)
+_APT = "apt-get install -y --no-install-recommends "
+_WALLPAPER_PACKAGES = "mate-backgrounds plasma-workspace-wallpapers lxqt-themes"
+_EXTRA_PACKAGES = "lomiri-wallpapers-16.04 lomiri-wallpapers-20.04 palapeli-data"
+#: The apt command that installs every photo of each collection.
+APT_HINTS = {
+    "wallpapers35": _APT + _WALLPAPER_PACKAGES,
+    "all": _APT + _WALLPAPER_PACKAGES + " " + _EXTRA_PACKAGES,
+}
+APT_HINT = APT_HINTS["all"]
+COLLECTIONS = tuple(APT_HINTS)
 
 _MATE = "/usr/share/backgrounds/mate/nature"
 _PLASMA = "/usr/share/wallpapers"
@@ -54,6 +66,35 @@ _LXQT_FILES = (
     "Butterfly-Kenneth-Wimer.jpg Valendas.png after-the-rain.jpg appleflower.png beam.png "
     "butterfly.png cloud.png drop.png flowers.png fog.jpg this-is-not-windows.jpg"
 ).split()
+_LOMIRI = "/usr/share/backgrounds"
+# (file, license) from /usr/share/doc/lomiri-wallpapers-*/copyright ("Clements" is the file
+# name's spelling; the copyright file credits Clemens Engelhardt).
+_LOMIRI_16 = {
+    "Bridge_by_Sander_Klootwijk.jpg": "CC-BY-SA-4.0",
+    "Dragonfly_by_Bolly.jpg": "CC-BY-SA-4.0",
+    "Picture_0B_by_freespace.jpg": "CC-BY-4.0",
+    "Picture_1A_by_freespace.jpg": "CC-BY-4.0",
+    "Wine_by_Jakkub_Mede.jpg": "CC-BY-4.0",
+    "aitzgorri_by_Aitzol_Berasategi.jpg": "CC-BY-4.0",
+    "analogpattern_by_Peter_Nerlich.jpg": "CC-BY-SA-4.0",
+    "free_by_Peter_Nerlich.jpg": "CC-BY-SA-4.0",
+    "friends_by_Aitzol_Berasategi.jpg": "CC-BY-4.0",
+    "greentock_by_Peter_Nerlich.jpg": "CC-BY-SA-4.0",
+    "life_by_Aitzol_Berasategi.jpg": "CC-BY-4.0",
+    "picosdeeuropa_by_Aitzol_Berasategi.jpg": "CC-BY-4.0",
+    "seeding_by_Clements_Engelhardt.jpg": "CC0-1.0",
+    "sunset_by_Aitzol_Berasategi.jpg": "CC-BY-4.0",
+}
+_LOMIRI_20 = {"Kleiber_by_Lukas_Baubkus.jpg": "CC-BY-SA-3.0"}
+_PALAPELI = "/usr/share/palapeli/collection"
+# (file, license) from the .desktop file next to each puzzle image.
+_PALAPELI_FILES = {
+    "castle-maintenon.jpg": "GFDL",
+    "cincinnati-bridge.jpg": "public domain",
+    "citrus-fruits.jpg": "public domain",
+    "european-honey-bee.jpg": "public domain",
+    "panther-chameleon-female.jpg": "GFDL",
+}
 
 
 @dataclass(frozen=True)
@@ -67,8 +108,11 @@ class PhotoSource:
     origin: str  # Debian package or Python package it ships in
 
 
-def train_sources() -> list[PhotoSource]:
-    """The 35 wallpaper photos (licenses from the packages' Debian copyright files)."""
+def train_sources(collection: str = "all") -> list[PhotoSource]:
+    """The training photos of ``collection`` (``"all"``: 55, ``"wallpapers35"``: 35); licenses
+    from the packages' Debian copyright files."""
+    if collection not in COLLECTIONS:
+        raise ValueError(f"photos: collection must be one of {COLLECTIONS}, got {collection!r}")
     out = [
         PhotoSource(f"mate-{n}.jpg", f"{_MATE}/{n}.jpg", "train", "GPL-2+", "mate-backgrounds")
         for n in _MATE_NAMES
@@ -95,6 +139,20 @@ def train_sources() -> list[PhotoSource]:
     out += [
         PhotoSource(f"lxqt-{f}", f"{_LXQT}/{f}", "train", "LGPL-2.1+", "lxqt-themes")
         for f in _LXQT_FILES
+    ]
+    if collection == "wallpapers35":
+        return out
+    for package, files in (
+        ("lomiri-wallpapers-16.04", _LOMIRI_16),
+        ("lomiri-wallpapers-20.04", _LOMIRI_20),
+    ):
+        out += [
+            PhotoSource(f"lomiri-{f}", f"{_LOMIRI}/{f}", "train", lic, package)
+            for f, lic in files.items()
+        ]
+    out += [
+        PhotoSource(f"palapeli-{f}", f"{_PALAPELI}/{f}", "train", lic, "palapeli-data")
+        for f, lic in _PALAPELI_FILES.items()
     ]
     return out
 
@@ -132,18 +190,20 @@ def val_sources() -> list[PhotoSource]:
     return out
 
 
-def build_photo_set(out_dir: str | Path, *, link: bool = False) -> Path:
+def build_photo_set(
+    out_dir: str | Path, *, link: bool = False, collection: str = "all"
+) -> Path:
     """Copy (or symlink) the photo set into ``out_dir/{train,val}`` and write ``manifest.json``.
 
-    Raises FileNotFoundError listing the missing files and the apt command that installs them.
-    Returns the manifest path.
+    ``collection``: which training photos (:data:`COLLECTIONS`). Raises FileNotFoundError
+    listing the missing files and the apt command that installs them. Returns the manifest path.
     """
-    sources = train_sources() + val_sources()
+    sources = train_sources(collection) + val_sources()
     missing = [s.path for s in sources if not Path(s.path).is_file()]
     if missing:
         raise FileNotFoundError(
             f"build_photo_set: {len(missing)} source photos are not installed, e.g. {missing[:3]}. "
-            f"Install the wallpaper packages with: {APT_HINT}"
+            f"Install the packages with: {APT_HINTS[collection]}"
         )
     out_dir = Path(out_dir)
     entries = []
@@ -171,7 +231,11 @@ def build_photo_set(out_dir: str | Path, *, link: bool = False) -> Path:
         )
     manifest = {
         "name": "zoo-photos",
-        "description": "35 Debian wallpaper photographs (train) and bundled package photos (val)",
+        "description": (
+            f"{len(sources) - len(val_sources())} Debian package photographs (train, collection "
+            f"{collection!r}) and bundled Python package photos (val)"
+        ),
+        "collection": collection,
         "num_train": sum(e["split"] == "train" for e in entries),
         "num_val": sum(e["split"] == "val" for e in entries),
         "files": entries,
@@ -187,7 +251,7 @@ def verify_photo_set(out_dir: str | Path) -> list[str]:
 
 
 def _main(argv: list[str] | None = None) -> int:
-    needs = "`build` needs the Debian wallpaper packages (it stops, naming the missing photos, "
+    needs = "`build` needs the Debian photo packages (it stops, naming the missing photos, "
     needs += f"without them); install them with:\n\n    {APT_HINT}\n"
     raw = argparse.RawDescriptionHelpFormatter  # keeps the apt command on one line
     p = argparse.ArgumentParser(
@@ -204,6 +268,13 @@ def _main(argv: list[str] | None = None) -> int:
     )
     b.add_argument("out_dir")
     b.add_argument("--link", action="store_true", help="symlink instead of copying")
+    b.add_argument(
+        "--collection",
+        choices=COLLECTIONS,
+        default="all",
+        help="training photos: all 55 (default) or the first 35 wallpapers (needs only "
+        f"{_WALLPAPER_PACKAGES})",
+    )
     c = sub.add_parser("cache", help="pre-extract random training crops into a safetensors file")
     c.add_argument("out_dir", help="a folder written by `build` (reads OUT_DIR/train)")
     c.add_argument("--num-crops", type=int_in(1, 10_000_000), default=20000)
@@ -215,7 +286,7 @@ def _main(argv: list[str] | None = None) -> int:
     c.add_argument("--output", default=None, help="default: OUT_DIR/crops_<crop-size>.safetensors")
     args = p.parse_args(argv)
     if args.cmd == "build":
-        path = build_photo_set(args.out_dir, link=args.link)
+        path = build_photo_set(args.out_dir, link=args.link, collection=args.collection)
         m = json.loads(path.read_text())
         print(f"wrote {m['num_train']} train + {m['num_val']} val photos; manifest {path}")
         return 0

@@ -25,6 +25,7 @@ from lightning.pytorch import LightningModule
 from torch import Tensor, nn
 
 from zoo._io import refuse_urls
+from zoo.hub import load
 from zoo.losses import DISCRIMINATORS, LOSSES, Criterion
 from zoo.modalities import get_modality
 from zoo.quantizers import collect_metrics
@@ -55,6 +56,13 @@ class TokenizerModule(LightningModule):
             constructor overrides.
         criterion, adversarial, optimizer, ema, validation: see :mod:`zoo.training.specs`
             (each a spec object or the same as a mapping; None: its defaults).
+        init_weights: start a new run from these weights instead of random ones (fine-tuning,
+            or the second stage of a recipe): anything ``zoo.load`` reads (a registered
+            pretrained name, a ``save_pretrained`` folder, ``hf-hub:org/repo``) or a ``.ckpt``
+            of an earlier ``train.py fit`` run (its EMA weights when it kept them). Loaded
+            strictly into the tokenizer and its EMA copy in ``setup`` (before a distributed
+            strategy wraps or shards the model); a resumed run (``--ckpt_path``) then restores
+            its own state over them.
     """
 
     def __init__(
@@ -67,8 +75,10 @@ class TokenizerModule(LightningModule):
         optimizer: OptimizerSpec | None = None,
         ema: EMASpec | None = None,
         validation: ValidationSpec | None = None,
+        init_weights: str | None = None,
     ) -> None:
         super().__init__()
+        self.init_weights = init_weights
         self.specs = {
             "criterion": as_spec(CriterionSpec, criterion),
             "adversarial": as_spec(AdversarialSpec, adversarial),
@@ -80,6 +90,7 @@ class TokenizerModule(LightningModule):
         self.save_hyperparameters(
             {"tokenizer": tokenizer, "tokenizer_args": args}
             | {k: spec_dict(v) for k, v in self.specs.items()}
+            | ({"init_weights": init_weights} if init_weights else {})
         )
         self.automatic_optimization = False
         self.tokenizer: Tokenizer = create_tokenizer(tokenizer, **args)
@@ -297,6 +308,30 @@ class TokenizerModule(LightningModule):
         if batch_idx == 0 and self.log_examples_count and not trainer.sanity_checking:
             if not trainer.fast_dev_run:
                 self.modality.log_examples(self, x, rows)
+
+    def setup(self, stage: str) -> None:
+        # Lightning restores a --ckpt_path after this hook, so a resumed run keeps its weights.
+        if stage == "fit" and self.init_weights:
+            self.load_initial_weights(self.init_weights)
+
+    def load_initial_weights(self, source: str) -> None:
+        """Load ``source`` (see ``init_weights``) strictly into the tokenizer and EMA copy."""
+        if str(source).endswith(".ckpt"):
+            tok = TokenizerModule.load_from_checkpoint(source, map_location="cpu")
+            state = tok.export_tokenizer.state_dict()
+        else:
+            state = load(source).state_dict()
+        for tok in (self.tokenizer, self.ema_tokenizer):
+            if tok is None:
+                continue
+            try:
+                tok.load_state_dict(state)
+            except RuntimeError as err:
+                raise ValueError(
+                    f"TokenizerModule: init_weights={source!r} do not fit "
+                    f"{self.hparams.tokenizer!r} with these tokenizer_args (shapes or names "
+                    f"differ); start from weights of the same architecture. {err}"
+                ) from None
 
     def on_fit_start(self) -> None:
         dm = getattr(self.trainer, "datamodule", None)
