@@ -240,3 +240,22 @@ def test_norms_and_activations_by_name():
         create_norm("batchnrm", 8)
     with pytest.raises(ValueError, match="unknown activation"):
         create_activation("gleu")
+
+
+@pytest.mark.parametrize("skip", [True, False])
+def test_streamable_lstm_returns_a_contiguous_map_equal_to_the_plain_formula(skip):
+    from zoo.layers.streaming import StreamableLSTM
+
+    torch.manual_seed(0)
+    m = StreamableLSTM(dim=8, num_layers=2, skip=skip).eval()
+    x = torch.randn(2, 8, 13)
+    seq = x.permute(2, 0, 1)
+    with torch.no_grad():
+        want = m.lstm(seq)[0] + (seq if skip else 0)
+    want = want.permute(1, 2, 0)
+    for grad in (True, False):
+        with torch.set_grad_enabled(grad):
+            y = m(x)
+        # A transposed view would pass a channels-last layout on to every later conv.
+        assert y.is_contiguous() and y.shape == (2, 8, 13)
+        torch.testing.assert_close(y.detach(), want, rtol=1e-5, atol=1e-6)  # LSTM kernels differ
