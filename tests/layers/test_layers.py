@@ -17,12 +17,15 @@ from zoo.layers import (
     RotaryEmbedding,
     Transformer,
     Upsample,
+    activate_,
     apply_rotary,
     create_activation,
     create_norm,
     patchify,
     unpatchify,
+    upsample_conv2d,
 )
+from zoo.layers.conv import add_residual
 
 
 @pytest.fixture(autouse=True)
@@ -193,6 +196,63 @@ def test_conv_attention_matches_manual_single_head():
     w = (q.transpose(1, 2) @ k / math.sqrt(8)).softmax(-1)  # (1, S, S)
     ref = x + attn.proj_out((v @ w.transpose(1, 2)).reshape(1, 8, 3, 4))
     torch.testing.assert_close(attn(x), ref, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_upsample_conv2d_on_the_input_grid_equals_upsampling_first(bias, channels_last):
+    conv = torch.nn.Conv2d(8, 5, 3, padding=1, bias=bias)
+    x = torch.randn(2, 8, 32, 40)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        want = conv(torch.nn.functional.interpolate(x, scale_factor=2.0, mode="nearest"))
+        got = upsample_conv2d(x, conv)  # 32 x 40 positions: the phase convolution
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+    assert got.stride() == want.stride()  # the same memory layout
+    assert not torch.equal(got, want)  # it did take the other path (taps summed first)
+    with torch.no_grad():  # small grids and other convs upsample first: bit-identical
+        small = x[:, :, :16, :16]
+        ref = conv(torch.nn.functional.interpolate(small, scale_factor=2.0, mode="nearest"))
+        assert torch.equal(upsample_conv2d(small, conv), ref)
+        strided = torch.nn.Conv2d(8, 5, 3, padding=1, stride=2)
+        ref = strided(torch.nn.functional.interpolate(x, scale_factor=2.0, mode="nearest"))
+        assert torch.equal(upsample_conv2d(x, strided), ref)
+    assert torch.equal(upsample_conv2d(x, conv), want.detach())  # autograd on: upsample first
+
+
+def test_in_place_activation_and_residual_only_without_autograd():
+    x = torch.randn(2, 4, 6, 6)
+    for name in ("silu", "relu", "leaky_relu", "tanh", "gelu"):
+        act = create_activation(name)
+        h = x.clone()
+        out = activate_(act, h)
+        assert torch.equal(out, act(x))
+        assert (out.data_ptr() == h.data_ptr()) == (name != "gelu")  # GELU has no in-place form
+        h = x.clone().requires_grad_()
+        assert torch.equal(activate_(act, h), act(x)) and torch.equal(h.detach(), x)
+    h, skip = torch.randn(2, 4, 6, 6), torch.randn(2, 4, 6, 6)
+    want = skip + h
+    out = add_residual(h, skip)
+    assert torch.equal(out, want) and out.data_ptr() == h.data_ptr()
+    for other in (skip[:, :1], skip.double(), skip.contiguous(memory_format=torch.channels_last)):
+        h2 = h.clone()
+        out = add_residual(h2, other)  # broadcast, promotion, other layout: out of place
+        assert torch.equal(out, other + h2) and out.data_ptr() != h2.data_ptr()
+
+
+def test_resnet_block_and_attention_are_unchanged_by_inference_mode():
+    block, attn = ResnetBlock(in_channels=8, out_channels=12), ConvAttention(channels=12)
+    x = torch.randn(2, 8, 6, 6)
+    want = attn(block(x))  # autograd on: no in-place work
+    x_before = x.clone()
+    with torch.inference_mode():
+        assert torch.equal(attn(block(x)), want.detach())
+    assert torch.equal(x, x_before)  # the input is never written
+    none = ResnetBlock(in_channels=8, norm="none")  # norm "none": the activation must not
+    with torch.no_grad():  # overwrite the block's input (the skip reads it again)
+        assert torch.equal(none(x), x + none.conv2(none.act(none.conv1(none.act(x)))))
+    assert torch.equal(x, x_before)
 
 
 # ---------------------------------------------------------------- patches

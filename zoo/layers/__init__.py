@@ -12,8 +12,9 @@ from zoo.layers.conv import (
     ResnetBlock,
     Upsample,
     conv_nd,
+    upsample_conv2d,
 )
-from zoo.layers.norms import create_activation, create_norm, groupnorm_min_side
+from zoo.layers.norms import activate_, create_activation, create_norm, groupnorm_min_side
 from zoo.layers.patch import PatchEmbed, patchify, unpatchify
 from zoo.layers.transformer import DropPath, Mlp, Transformer, TransformerBlock
 
@@ -31,6 +32,7 @@ __all__ = [
     "Transformer",
     "TransformerBlock",
     "Upsample",
+    "activate_",
     "apply_rotary",
     "conv_nd",
     "create_activation",
@@ -38,4 +40,5 @@ __all__ = [
     "groupnorm_min_side",
     "patchify",
     "unpatchify",
+    "upsample_conv2d",
 ]

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import math
 
-from torch import nn
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
 
 NORMS = ("layernorm", "rmsnorm", "groupnorm", "none")
 ACTIVATIONS = ("gelu", "gelu_tanh", "silu", "swish", "relu", "leaky_relu", "tanh", "none")
@@ -74,3 +76,25 @@ def create_activation(name: str) -> nn.Module:
     raise ValueError(
         f"create_activation: unknown activation {name!r}; expected one of {', '.join(ACTIVATIONS)}"
     )
+
+
+def activate_(act: nn.Module, h: Tensor) -> Tensor:
+    """``act(h)`` written into ``h`` when autograd does not track ``h`` (inference, ``no_grad``,
+    frozen weights) and ``act`` is SiLU, ReLU, LeakyReLU or Tanh: the same values (the same
+    kernel) without allocating another tensor of ``h``'s size, which at full image resolution
+    costs more in page faults than the activation itself. Otherwise ``act(h)``.
+
+    ``h`` must be an intermediate the caller owns (a norm's or a conv's output), never a tensor
+    that is read again, such as a block's input.
+    """
+    if h.requires_grad:
+        return act(h)
+    if isinstance(act, nn.SiLU):
+        return F.silu(h, inplace=True)
+    if isinstance(act, nn.ReLU):
+        return F.relu(h, inplace=True)
+    if isinstance(act, nn.LeakyReLU):
+        return F.leaky_relu(h, act.negative_slope, inplace=True)
+    if isinstance(act, nn.Tanh):
+        return torch.tanh_(h)
+    return act(h)

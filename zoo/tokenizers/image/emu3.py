@@ -44,7 +44,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from zoo.layers import create_norm, groupnorm_min_side
+from zoo.layers import create_norm, groupnorm_min_side, upsample_conv2d
 from zoo.registry import PretrainedCfg, register_tokenizer
 from zoo.tokenizers.base import build_quantizer
 from zoo.tokenizers.image.base import ImageTokenizer
@@ -194,7 +194,7 @@ class Emu3Decoder2D(nn.Module):
                 if len(stage.attn):
                     h = stage.attn[j](h, zq)
             if i != last:  # nearest x2, then the 3x3 conv
-                h = stage.resample(F.interpolate(h, scale_factor=2.0, mode="nearest"))
+                h = upsample_conv2d(h, stage.resample)
         return self.conv_out(F.silu(self.norm_out(h, zq)))
 
 
