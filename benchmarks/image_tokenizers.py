@@ -325,9 +325,10 @@ SIZES = {"llamagen": 256, "chameleon": 256, "amused": 256, "emu3": 64}
 NATIVE = {"llamagen": 256, "chameleon": 512, "amused": 256, "emu3": 512}
 
 
-def bench_pair(key: str, size: int, repeats: int) -> dict:
-    """Zoo vs reference on the same photo, interleaved (the order alternates every repeat so
-    neither side always runs on a warmer cache), both under ``torch.inference_mode``."""
+def bench_pair(key: str, size: int, repeats: int, first: str = "reference") -> dict:
+    """Zoo vs reference on the same photo, interleaved (the order alternates every repeat,
+    ``first`` going first in the first one, so neither side always runs on a warmer cache), both
+    under ``torch.inference_mode``."""
     torch.manual_seed(0)
     pair = PAIRS[key](size)
     tok = pair.tok
@@ -352,7 +353,8 @@ def bench_pair(key: str, size: int, repeats: int) -> dict:
     ref_codes = pair.ref_codes(ref_native)
     times: dict[str, list[tuple[float, float]]] = {"reference": [], "zoo": []}
     for i in range(repeats):
-        for side in ("reference", "zoo") if i % 2 == 0 else ("zoo", "reference"):
+        order = ("reference", "zoo") if first == "reference" else ("zoo", "reference")
+        for side in order if i % 2 == 0 else order[::-1]:
             times[side].append(run(side)[:2])
     out: dict[str, Any] = {
         "name": pair.name,
@@ -520,6 +522,13 @@ def main() -> None:
         choices=list(PAIRS),
         help="zoo-vs-reference comparisons to run (default: all)",
     )
+    p.add_argument(
+        "--first",
+        choices=("reference", "zoo"),
+        default="reference",
+        help="side timed first in the first repeat (they alternate after; for runs of one "
+        "repeat each, to --merge)",
+    )
     p.add_argument("--quick", action="store_true", help="smoke run: 64 px, 1 repeat")
     p.add_argument(
         "--merge", nargs="+", type=Path, help="join these result files instead of measuring"
@@ -555,7 +564,7 @@ def main() -> None:
             },
             "runs": [run],
             "vs_reference": [
-                bench_pair(k, args.size or SIZES[k], args.repeats) for k in args.pairs
+                bench_pair(k, args.size or SIZES[k], args.repeats, args.first) for k in args.pairs
             ],
         }
         run["load_average_end"] = list(os.getloadavg())
