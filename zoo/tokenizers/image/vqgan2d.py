@@ -512,17 +512,21 @@ register_pretrained(
         package_weights="vqgan_cpu_f8.photos",
         license="apache-2.0",
         training_data=(
-            "20,000 multi-scale 128 px crops (trained on 64 px windows) of 35 real photographs "
-            "from Debian wallpaper packages (mate-backgrounds, plasma-workspace-wallpapers: "
-            "GPL-2+; lxqt-themes: LGPL-2.1+); built by `python -m zoo.data.photos`"
+            "Stage 1: 20,000 multi-scale 128 px crops (trained on 64 px windows) of 35 real "
+            "photographs from Debian wallpaper packages (mate-backgrounds, "
+            "plasma-workspace-wallpapers: GPL-2+; lxqt-themes: LGPL-2.1+); stage 2: 30,000 crops "
+            "of those and 20 more photographs (lomiri-wallpapers-16.04 / 20.04: CC-BY(-SA) / CC0; "
+            "palapeli-data: public domain / GFDL); built by `python -m zoo.data.photos`"
         ),
         resolution=128,
         notes=(
-            "CPU-scale 2D default: configs/image/vqgan_cpu_f8_recon.yaml (L1 only, no "
-            "discriminator), 2000 steps x 16 crops of 64 px, 1 thread on 2 shared CPU cores; EMA "
-            "weights. 16 bits per 8 x 8 pixels = 0.25 bpp at any size. Validated on the bundled "
-            "scikit-image / matplotlib photos; results/vqgan_cpu_f8.photos.md and "
-            "results/rd_vqgan_cpu_f8.photos.md (against JPEG / WebP / AVIF)."
+            "CPU-scale 2D default, two stages: configs/image/vqgan_cpu_f8_recon.yaml (L1, 2000 "
+            "steps x 16 crops of 64 px, 35 photos), then configs/image/vqgan_cpu_f8_usage.yaml "
+            "(init from stage 1, FSQ level-usage loss 0.1, 2200 steps, 55 photos); no "
+            "discriminator; 2 shared CPU cores; EMA weights. 16 bits per 8 x 8 pixels = 0.25 bpp "
+            "at any size. Validated on the bundled scikit-image / matplotlib photos; "
+            "results/vqgan_cpu_f8.photos.md and results/rd_vqgan_cpu_f8.photos.md (against "
+            "JPEG / WebP / AVIF)."
         ),
     ),
 )
