@@ -72,7 +72,25 @@ def _stage(blocks: list[nn.Module], attn: list[nn.Module], resample: nn.Module) 
     return stage
 
 
+#: Without autograd, feature maps of at least this many positions run channels-last, smaller ones
+#: channels-first. oneDNN's convs need no layout reorders on channels-last input: on 2 CPU
+#: threads 20-30% faster on maps of 128 x 128 and more with 128-256 channels, about even on
+#: 64 x 64, 5-15% slower on smaller maps with 512 channels or more (their weights are copied to
+#: channels-last on every call; Emu3's wide encoder was 20% slower all channels-last). Training
+#: keeps channels-first (GroupNorm's backward is slower channels-last).
+_CHANNELS_LAST_MIN_POSITIONS = 128 * 128
+
+
+def _inference_layout(h: Tensor) -> Tensor:
+    """``h`` in the memory layout its size runs fastest in (see above); as is with autograd."""
+    if torch.is_grad_enabled():
+        return h
+    large = h.shape[-2] * h.shape[-1] >= _CHANNELS_LAST_MIN_POSITIONS
+    return h.contiguous(memory_format=torch.channels_last if large else torch.contiguous_format)
+
+
 def _run_stage(stage: nn.Module, h: Tensor) -> Tensor:
+    h = _inference_layout(h)
     for i, block in enumerate(stage.blocks):
         h = block(h)
         if len(stage.attn):
@@ -126,14 +144,7 @@ class VQGANEncoder(nn.Module):
         self.conv_out = nn.Conv2d(c_in, z_channels, 3, padding=1)
 
     def forward(self, x: Tensor) -> Tensor:
-        if not torch.is_grad_enabled():
-            # Inference: channels-last activations, on which oneDNN's convs need no layout
-            # reorders (2 CPU threads: 20-30% faster on maps of 128 x 128 and more with up to
-            # 256 channels, 5-15% slower on 32 x 32 and smaller with 512 or more; 8% faster
-            # for a 256 px LlamaGen encoder). Training keeps channels-first (GroupNorm's backward
-            # is slower channels-last). The decoder gets channels-last from the codes' layout.
-            x = x.contiguous(memory_format=torch.channels_last)
-        h = self.conv_in(x)
+        h = self.conv_in(_inference_layout(x))
         for stage in self.stages:
             h = _run_stage(stage, h)
         h = self.mid(h)
@@ -177,7 +188,7 @@ class VQGANDecoder(nn.Module):
         self.conv_out = nn.Conv2d(c_in, out_channels, 3, padding=1)
 
     def forward(self, z: Tensor) -> Tensor:
-        h = self.mid(self.conv_in(z))
+        h = self.mid(self.conv_in(_inference_layout(z)))
         for stage in self.stages:
             h = _run_stage(stage, h)
         return self.conv_out(activate_(self.act, self.norm_out(h)))
