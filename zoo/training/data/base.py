@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from typing import ClassVar
 
 import torch
@@ -12,7 +13,7 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset
 from zoo.data.image import shard_count
 
 
-class TokenizerDataModule(LightningDataModule):
+class TokenizerDataModule(LightningDataModule, ABC):
     """What every modality's data module shares: its sources, lazily built datasets and their
     loaders (training: shuffled unless iterable, last partial batch dropped so every step and
     every DDP rank sees equal shapes; validation: in order).
@@ -32,24 +33,27 @@ class TokenizerDataModule(LightningDataModule):
     folder_arg: ClassVar[str] = ""
 
     # ------------------------------------------------------------------ modality hooks
-    # Abstract hooks: every modality's data module (image.py, audio.py, video.py) defines all
-    # five; the base only composes them into sources, splits and loaders.
+    # Every modality's data module (image.py, audio.py, video.py) defines all five; the base
+    # only composes them into sources, splits and loaders.
+    @abstractmethod
     def list_files(self, folder: str) -> list:
         """The modality's files under ``folder``."""
-        raise NotImplementedError(f"{type(self).__name__} must implement list_files")
 
+    @abstractmethod
     def split_files(self, files: list) -> tuple[list, list]:
         """``(train, validation)`` by source photo / group, never by crop or clip."""
-        raise NotImplementedError(f"{type(self).__name__} must implement split_files")
 
+    @abstractmethod
     def train_from_files(self, files: list) -> Dataset:
-        raise NotImplementedError(f"{type(self).__name__} must implement train_from_files")
+        """The training dataset over ``files``."""
 
+    @abstractmethod
     def val_from_files(self, files: list) -> Dataset:
-        raise NotImplementedError(f"{type(self).__name__} must implement val_from_files")
+        """The validation dataset over ``files``."""
 
+    @abstractmethod
     def train_from_shards(self, samples_per_stream: int) -> Dataset:
-        raise NotImplementedError(f"{type(self).__name__} must implement train_from_shards")
+        """The training dataset streaming the webdataset shards."""
 
     # ------------------------------------------------------------------ sources
     def _check_sources(self, sources: dict[str, object], val_dir: object) -> None:
