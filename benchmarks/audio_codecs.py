@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import importlib.metadata
 import os
-import platform
 import statistics
 import sys
 import time
@@ -45,9 +44,9 @@ import soundfile as sf
 import torch
 import torch.nn.functional as F
 import torchaudio.functional as AF
+from _machine import cpu_name, preloaded_allocator, write_report
 
 import zoo
-from zoo._io import atomic_write_json, atomic_write_text
 
 FIXTURE = (
     Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "speech_front_center_24k.flac"
@@ -447,24 +446,6 @@ def markdown(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _allocator() -> str:
-    preload = os.environ.get("LD_PRELOAD", "")
-    for name in ("jemalloc", "tcmalloc", "mimalloc"):
-        if name in preload:
-            return f"{name} (LD_PRELOAD)"
-    return "glibc malloc (PyTorch CPU default)"
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def main() -> None:
     p = argparse.ArgumentParser(
         description=__doc__.split("\n")[0], formatter_class=argparse.RawTextHelpFormatter
@@ -508,9 +489,9 @@ def main() -> None:
         "load_average": list(os.getloadavg()),
         "machine": {
             "torch": torch.__version__,
-            "cpu": _cpu_name(),
+            "cpu": cpu_name(),
             "cores": os.cpu_count(),
-            "allocator": _allocator(),
+            "allocator": preloaded_allocator(),
             "versions": ", ".join(
                 f"{p} {_version(p)}" for p in ("encodec", "transformers", "vocos", "numpy")
             ),
@@ -520,11 +501,7 @@ def main() -> None:
     }
     results["load_average_end"] = list(os.getloadavg())
     table = markdown(results)
-    print(table, end="")
-    if args.json:
-        atomic_write_json(args.json, results)
-    if args.markdown:
-        atomic_write_text(args.markdown, table)
+    write_report(table, results, args.json, args.markdown)
 
 
 if __name__ == "__main__":

@@ -50,8 +50,6 @@ import argparse
 import importlib.metadata
 import json
 import os
-import platform
-import re
 import statistics
 import sys
 import time
@@ -61,12 +59,16 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
-from torch import nn
+from _machine import cpu_name, preloaded_allocator, write_report
 
 import zoo
-from zoo._io import atomic_write_json, atomic_write_text
 from zoo.data.samples import resize_center_crop, sample_photo_tensor
+
+# The pairs are the port parity tests' (tests/tokenizers/image): the same random init and the
+# same upstream key layouts, so the benchmark times exactly what those tests prove equal.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "tokenizers" / "image"))
+from ports_common import randomize_  # noqa: E402
+from test_ports_taming import taming_layout  # noqa: E402
 
 #: Largest accepted |zoo - reference| of the decoded images (values in [-1, 1]).
 IMAGE_TOLERANCE = 1e-4
@@ -78,33 +80,6 @@ TIMED_PHOTO = "astronaut"
 def photos(size: int, names: tuple[str, ...] = FIT_PHOTOS) -> torch.Tensor:
     """Bundled real photos ``(B, 3, size, size)`` in [-1, 1] (resized, centre-cropped)."""
     return torch.stack([resize_center_crop(sample_photo_tensor(n), size) for n in names])
-
-
-def randomize_(model: nn.Module, seed: int, *, unit_codewords: bool = False) -> nn.Module:
-    """Every tensor random and distinct, as tests/tokenizers/image/ports_common.py: PyTorch's
-    default conv / linear init with non-zero biases, norm affines away from 1 / 0, batch-norm
-    running statistics away from 0 / 1, N(0, 1) codewords (unit-norm with ``unit_codewords``).
-    Returns the model in eval mode."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, (nn.Conv2d, nn.Conv3d, nn.Linear)):
-                bound = m.weight[0].numel() ** -0.5
-                m.weight.uniform_(-bound, bound, generator=g)
-                if m.bias is not None:
-                    m.bias.uniform_(-bound, bound, generator=g)
-            elif isinstance(m, nn.modules.batchnorm._BatchNorm):  # eval mode: running stats
-                m.weight.copy_(1 + 0.2 * torch.randn(m.weight.shape, generator=g))
-                m.bias.copy_(0.2 * torch.randn(m.bias.shape, generator=g))
-                m.running_mean.copy_(0.2 * torch.randn(m.running_mean.shape, generator=g))
-                m.running_var.uniform_(0.5, 1.5, generator=g)
-            elif isinstance(m, (nn.GroupNorm, nn.LayerNorm)):
-                m.weight.copy_(1 + 0.2 * torch.randn(m.weight.shape, generator=g))
-                m.bias.copy_(0.2 * torch.randn(m.bias.shape, generator=g))
-            elif isinstance(m, nn.Embedding):
-                w = torch.randn(m.weight.shape, generator=g)
-                m.weight.copy_(F.normalize(w, dim=-1) if unit_codewords else w)
-    return model.eval()
 
 
 # ---------------------------------------------------------------------- zoo vs reference
@@ -187,42 +162,6 @@ def _diffusers_detokenize(vq, latent: int):
     return detokenize
 
 
-_TAMING_MID = {"0": "block_1", "1": "block_2"}
-_TAMING_PARTS = (
-    (".group_norm.", ".norm."), (".to_q.", ".q."), (".to_k.", ".k."), (".to_v.", ".v."),
-    (".to_out.0.", ".proj_out."), (".conv_shortcut.", ".nin_shortcut."),
-    ("conv_norm_out", "norm_out"),
-)  # fmt: skip
-
-
-def _taming_layout(diffusers_sd: dict[str, torch.Tensor], levels: int) -> dict[str, torch.Tensor]:
-    """diffusers ``VQModel`` keys -> taming's (Chameleon ``vqgan.ckpt``), as
-    tests/.../test_ports_taming.py::taming_layout: decoder ``up.{level}`` finest first,
-    attention as 1x1 convs named q/k/v/proj_out, ``nin_shortcut``."""
-    out = {}
-    for k, v in diffusers_sd.items():
-        k = re.sub(r"^encoder\.down_blocks\.(\d+)\.resnets\.", r"encoder.down.\1.block.", k)
-        k = re.sub(
-            r"^encoder\.down_blocks\.(\d+)\.downsamplers\.0\.", r"encoder.down.\1.downsample.", k
-        )
-        k = re.sub(
-            r"^decoder\.up_blocks\.(\d+)\.(resnets|upsamplers\.0)\.",
-            lambda m: (
-                f"decoder.up.{levels - 1 - int(m[1])}."
-                + ("block." if m[2] == "resnets" else "upsample.")
-            ),
-            k,
-        )
-        k = re.sub(r"\.mid_block\.resnets\.(\d)\.", lambda m: f".mid.{_TAMING_MID[m[1]]}.", k)
-        k = k.replace(".mid_block.attentions.0.", ".mid.attn_1.")
-        for a, b in _TAMING_PARTS:
-            k = k.replace(a, b)
-        if ".attn_1." in k and k.endswith(".weight") and v.ndim == 2:
-            v = v[:, :, None, None]
-        out[k] = v
-    return out
-
-
 def chameleon_pair(size: int) -> Pair:
     """transformers' ``ChameleonVQVAE`` (codes) + diffusers' ``VQModel`` (decoder) vs the zoo's
     ``chameleon_vq_f16`` loaded from taming's layout."""
@@ -233,7 +172,7 @@ def chameleon_pair(size: int) -> Pair:
     ch = 128
     widths = [ch, ch, 2 * ch, 2 * ch, 4 * ch]
     vq = _vq_model(widths, latent=256, mid_attention=True, size=size, seed=7)
-    taming = _taming_layout(vq.state_dict(), levels=5)
+    taming = taming_layout(vq.state_dict(), levels=5)
     enc = ChameleonVQVAE(ChameleonVQVAEConfig(resolution=size, base_channels=ch)).eval()
     enc.load_state_dict({k: v for k, v in taming.items() if not k.startswith("decoder.")})
     tok = zoo.create_tokenizer("chameleon_vq_f16", image_size=size).eval()
@@ -484,24 +423,6 @@ def merge(paths: list[Path]) -> dict:
     }
 
 
-def _allocator() -> str:
-    preload = os.environ.get("LD_PRELOAD", "")
-    for name in ("jemalloc", "tcmalloc", "mimalloc"):
-        if name in preload:
-            return f"{name} (LD_PRELOAD)"
-    return "glibc malloc (PyTorch CPU default)"
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def main() -> None:
     p = argparse.ArgumentParser(
         description=__doc__.split("\n")[0], formatter_class=argparse.RawTextHelpFormatter
@@ -555,9 +476,9 @@ def main() -> None:
             "command": command,
             "machine": {
                 "torch": torch.__version__,
-                "cpu": _cpu_name(),
+                "cpu": cpu_name(),
                 "cores": os.cpu_count(),
-                "allocator": _allocator(),
+                "allocator": preloaded_allocator(),
                 "versions": ", ".join(
                     f"{p} {_version(p)}" for p in ("transformers", "diffusers", "numpy")
                 ),
@@ -569,11 +490,7 @@ def main() -> None:
         }
         run["load_average_end"] = list(os.getloadavg())
     table = markdown(results)
-    print(table, end="")
-    if args.json:
-        atomic_write_json(args.json, results)
-    if args.markdown:
-        atomic_write_text(args.markdown, table)
+    write_report(table, results, args.json, args.markdown)
 
 
 if __name__ == "__main__":

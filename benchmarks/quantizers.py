@@ -68,8 +68,8 @@ from importlib import metadata
 from pathlib import Path
 
 import torch
+from _machine import cpu_name, write_report
 
-from zoo._io import atomic_write_json, atomic_write_text
 from zoo.quantizers import create_quantizer
 
 try:
@@ -450,14 +450,6 @@ GEMM_KEYS = ("vq_nearest_k1024", "vq_nearest_k16384", "lfq_d14_entropy")
 
 
 # ---------------------------------------------------------------------------- environment
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _l2_cache() -> str | None:
@@ -520,7 +512,7 @@ def environment(args: argparse.Namespace) -> dict:
         "date_utc": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "command": "python " + shlex.join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
         "device": args.device,
-        "cpu": _cpu_name(),
+        "cpu": cpu_name(),
         "cores": os.cpu_count(),
         "l2_cache_per_core": _l2_cache(),
         "threads": torch.get_num_threads(),
@@ -751,11 +743,7 @@ def main() -> None:
         "gemm": gemm,
     }
     report = markdown(results)
-    print(report, end="")
-    if args.json:
-        atomic_write_json(args.json, results)
-    if args.markdown:
-        atomic_write_text(args.markdown, report)
+    write_report(report, results, args.json, args.markdown)
 
 
 if __name__ == "__main__":
