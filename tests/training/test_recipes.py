@@ -53,6 +53,15 @@ def test_recipe_fast_dev_run(recipe, tmp_path, photo_dir, monkeypatch):
     ]  # fmt: skip
     if cfg["model"].get("init_weights"):  # a second stage: the tiny model starts at random
         args += ["--model.init_weights", "null"]
+    if "_latents_" in str(cfg["data"]["init_args"].get("train_cache")):
+        # A 1D stage trained on a frozen 2D tokenizer's latent grids (zoo.data.latents): the
+        # tiny VQGAN's 8 x 8 x 3 grids of the same photos stand in for the recipe's caches.
+        cache = _tiny_latent_cache(photo_dir, tmp_path.parent / f"{tmp_path.name}_latents")
+        grid = {"image_size": 8, "patch_size": 2, "in_channels": 3}
+        args[args.index("--model.tokenizer_args") + 1] = json.dumps(tokenizer_args | grid)
+        args[args.index("--data.train_cache") + 1] = str(cache)
+        args += ["--data.train_dir", "null", "--data.val_cache", str(cache), "--data.val_dir",
+                 "null", "--data.crop_size", "8"]  # fmt: skip
     cli = load_train_module().cli_main(args)
     assert cli.trainer.fast_dev_run == 2
     # fast_dev_run=2 caps optimizer steps at 2: one batch with generator + discriminator steps,
@@ -64,6 +73,21 @@ def test_recipe_fast_dev_run(recipe, tmp_path, photo_dir, monkeypatch):
     assert cli.model.tokenizer.architecture == cfg["model"]["tokenizer"]
     # A smoke run leaves nothing behind (no checkpoints, no logs).
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def _tiny_latent_cache(photo_dir: Path, folder: Path) -> Path:
+    import torch
+
+    import zoo
+    from zoo.data.image import FixedCropDataset, list_images
+    from zoo.data.latents import build_latent_cache
+    from zoo.data.transforms import MultiScaleCrop
+
+    torch.manual_seed(0)
+    crop = MultiScaleCrop(crop_size=32, min_short_side=40, max_short_side=40, flip=False)
+    crops = FixedCropDataset(list_images(photo_dir), crop, crops_per_image=2)
+    return build_latent_cache(zoo.create_tokenizer("vqgan_test"), crops,
+                              folder / "latents.safetensors", progress=False)  # fmt: skip
 
 
 def test_second_stages_start_from_the_last_checkpoint_of_a_recipe_here():

@@ -281,15 +281,22 @@ class CropCacheDataset(Dataset):
             (``train=True``) or centred (``train=False``) window of each cached crop.
         train: random windows and horizontal flips; ``False`` gives fixed outputs.
 
-    Items: float32 ``(3, crop_size, crop_size)`` in [-1, 1].
+    Items: float32 ``(3, crop_size, crop_size)`` in [-1, 1]. A latent cache
+    (:mod:`zoo.data.latents`: float ``(N, h, w, C)``) gives its latents as float32
+    ``(C, crop_size, crop_size)`` unchanged and is never flipped (it stores flipped copies instead).
     """
 
     def __init__(self, path: str | Path, *, crop_size: int | None = None, train: bool = True):
         _, self.crops = _read_crop_cache(path, "CropCacheDataset", tensor=True)
-        if self.crops.dtype != torch.uint8 or self.crops.ndim != 4 or self.crops.shape[-1] != 3:
+        self.latents = self.crops.dtype in (torch.float16, torch.bfloat16, torch.float32)
+        if (
+            self.crops.ndim != 4
+            or not (self.latents or self.crops.dtype == torch.uint8)
+            or (not self.latents and self.crops.shape[-1] != 3)
+        ):
             raise ValueError(
-                f"CropCacheDataset: expected uint8 crops (N, H, W, 3) in {str(path)!r}, got "
-                f"{self.crops.dtype} {tuple(self.crops.shape)}"
+                f"CropCacheDataset: expected uint8 crops (N, H, W, 3) or float latents "
+                f"(N, h, w, C) in {str(path)!r}, got {self.crops.dtype} {tuple(self.crops.shape)}"
             )
         cached = self.crops.shape[1]
         self.crop_size = crop_size or cached
@@ -314,11 +321,13 @@ class CropCacheDataset(Dataset):
                 self._rng, self._rng_seed = _worker_rng(1), seed
             y0, x0 = self._rng.randint(0, size - c), self._rng.randint(0, size - c)
             x = x[:, y0 : y0 + c, x0 : x0 + c]
-            if self._rng.random() < 0.5:
+            if not self.latents and self._rng.random() < 0.5:
                 x = x.flip(-1)
         else:
             o = (size - c) // 2
             x = x[:, o : o + c, o : o + c]
+        if self.latents:
+            return x.float().contiguous()
         return to_model_range(x.contiguous())
 
 
