@@ -64,6 +64,7 @@ def test_usage_loss_is_zero_for_spread_levels_and_pulls_saturated_channels_back(
     plain = create_quantizer("fsq", levels=[8, 5]).train()
     assert plain(z).loss.item() == 0 and q.eval()(z).loss.item() == 0
     assert torch.equal(plain(z).codes, q(z).codes)
-    for bad in ({"usage_loss_weight": -1.0}, {"usage_temperature": 0.0}, {"usage_loss_weight": "x"}):
+    bad_args = ({"usage_loss_weight": -1.0}, {"usage_temperature": 0.0}, {"usage_loss_weight": "x"})
+    for bad in bad_args:
         with pytest.raises(ValueError, match="FSQ: usage_"):
             create_quantizer("fsq", levels=[8, 5], **bad)

@@ -104,7 +104,9 @@ class FSQ(Quantizer):
     ) -> None:
         super().__init__()
         levels = check_int_list("FSQ", "levels", levels, low=2)
-        self.usage_loss_weight = check_number("FSQ", "usage_loss_weight", usage_loss_weight, low=0.0)
+        self.usage_loss_weight = check_number(
+            "FSQ", "usage_loss_weight", usage_loss_weight, low=0.0
+        )
         self.usage_temperature = check_number(
             "FSQ", "usage_temperature", usage_temperature, low=0.0, low_open=True
         )
