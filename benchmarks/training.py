@@ -126,8 +126,15 @@ class _Repeat(Dataset):
 
 
 class _StepTimes(Callback):
+    """Step end times; each step starts from the global RNG seeded with its index, as in
+    :func:`time_bare`, so both loops draw the same random choices per step (a flexible-length
+    tokenizer's token count decides most of its step time)."""
+
     def __init__(self) -> None:
         self.ends: list[float] = []
+
+    def on_train_batch_start(self, trainer: Any, module: Any, batch: Any, batch_idx: int) -> None:
+        torch.manual_seed(batch_idx)
 
     def on_train_batch_end(self, *args: Any) -> None:
         self.ends.append(time.perf_counter())
@@ -212,9 +219,13 @@ class BareLoop:
 
 
 def time_bare(loop: BareLoop, batch: torch.Tensor, steps: int) -> list[float]:
+    """Per-step seconds of ``steps`` bare steps after a warm-up; step ``i`` (warm-up: 0) starts
+    from the global RNG seeded with ``i``, as the module's steps do (see ``_StepTimes``)."""
+    torch.manual_seed(0)
     loop.step(batch)  # warm-up
     out = []
-    for _ in range(steps):
+    for i in range(1, steps + 1):
+        torch.manual_seed(i)
         t = time.perf_counter()
         loop.step(batch)
         out.append(time.perf_counter() - t)
