@@ -30,7 +30,7 @@ from zoo.data.samples import SAMPLE_PHOTOS, resize_center_crop, sample_photo_ten
 from zoo.evaluation.baselines.images import available_codecs, decode, match_rate
 from zoo.metrics import PSNR, SSIM
 
-DEFAULT_MODEL = "titok_cpu_flex.photos64"
+DEFAULT_MODEL = "titok_cpu_latent128.photos"
 DEFAULT_COMPARE = "vqgan_cpu_f8.photos"
 DEFAULT_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field", "grace_hopper")
 MAX_SCALE = 8

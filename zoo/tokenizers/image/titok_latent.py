@@ -142,13 +142,13 @@ class LatentTiTok(ImageTokenizer):
 @register_tokenizer
 def titok_cpu_latent16(**kwargs: Any) -> TiTok:
     """The 1D stage of ``titok_cpu_latent128``: a TiTok over the 16 x 16 x 6 FSQ latent grid of
-    ``vqgan_cpu_f8`` at 128 px (patch 2: 64 grid patches), encoder width 128 x 4 blocks, decoder
+    ``vqgan_cpu_f8`` at 128 px (patch 2: 64 grid patches), encoder width 112 x 4 blocks, decoder
     160 x 5, 64 tokens of 4 FSQ codes [8, 8, 8, 5, 5, 5] each (~64 bits per token: the grid's
     4096 bits at full length, 0.25 bpp at 128 px), nested dropout over {1, 2, 4, ..., 64} tokens
     (all 64 kept in half the steps), pyramid latent init. Trained on latent caches
     (:mod:`zoo.data.latents`), reconstruction loss on the grid."""
     args = dict(
-        image_size=16, patch_size=2, in_channels=6, num_latent_tokens=64, encoder_width=128,
+        image_size=16, patch_size=2, in_channels=6, num_latent_tokens=64, encoder_width=112,
         encoder_depth=4, encoder_heads=4, decoder_width=160, decoder_depth=5, decoder_heads=4,
         mlp_ratio=3.0, token_dim=24, quantizer="grouped",
         quantizer_kwargs={"quantizer": "fsq", "groups": 4,
@@ -184,3 +184,31 @@ def titok_latent_test(**kwargs: Any) -> LatentTiTok:
         latent_tokenizer_args=latent, image_size=32,
     )  # fmt: skip
     return LatentTiTok(**dict(args, **kwargs))
+
+
+# Weights trained by this project and shipped as package data (zoo/weights/<name>/, float16).
+register_pretrained(
+    "titok_cpu_latent128.photos",
+    PretrainedCfg(
+        package_weights="titok_cpu_latent128.photos",
+        license="apache-2.0",
+        training_data=(
+            "The 1D stage: the vqgan_cpu_f8.photos latent grids of 30,000 multi-scale 128 px crops "
+            "of 55 real photographs from Debian packages (mate-backgrounds, "
+            "plasma-workspace-wallpapers: GPL-2+; lxqt-themes: LGPL-2.1+; "
+            "lomiri-wallpapers-16.04 / 20.04: CC-BY(-SA) / CC0; palapeli-data: public domain / "
+            "GFDL); built by `python -m zoo.data.photos` and `python -m zoo.data.latents`. The 2D "
+            "stage is vqgan_cpu_f8.photos, unchanged."
+        ),
+        resolution=128,
+        notes=(
+            "CPU-scale flagship, TiTok's two-stage design: configs/image/titok_cpu_latent128.yaml "
+            "trains the 1D stage (titok_cpu_latent16, L2 on the 16 x 16 x 6 FSQ grid, nested "
+            "dropout over 1-64 tokens) with vqgan_cpu_f8.photos frozen; joined by "
+            "`python -m zoo.training.export --join titok_cpu_latent128`. EMA weights. 1 token = "
+            "64 bits (0.0039 bpp at 128 px) to 64 tokens = 0.25 bpp. Validated on the bundled "
+            "scikit-image / matplotlib photos; results/titok_cpu_latent128.photos.md and "
+            "results/rd_titok_cpu_latent128.photos.md."
+        ),
+    ),
+)
