@@ -55,6 +55,7 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import CSVLogger
 from torch.utils.data import DataLoader, Dataset
 
+import zoo
 from zoo._io import atomic_write_text
 from zoo.quantizers import collect_metrics
 from zoo.training import AudioDataModule, ImageDataModule, TokenizerModule
@@ -65,9 +66,13 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_RECIPES = [
     "configs/image/vqgan_cpu_f8_recon.yaml",
     "configs/image/titok_cpu_flex128.yaml",
+    "configs/image/titok_cpu_latent128.yaml",
     "configs/image/vqgan_cpu_f8.yaml",
     "configs/audio/seanet_cpu_16khz.yaml",
 ]
+#: 1D stages trained on latent caches -> the 2D tokenizer whose grids they read (a stand-in
+#: cache of the bundled photos is encoded with it when the recipe's cache is missing).
+LATENT_SOURCES = {"titok_cpu_latent16": "vqgan_cpu_f8.photos"}
 FIXTURE_AUDIO = ROOT / "tests" / "fixtures" / "audio"
 
 
@@ -97,6 +102,19 @@ def build_datamodule(cfg: dict[str, Any], workers: int, tmp: Path) -> tuple[Any,
             d = skimage.data
             for i, img in enumerate([d.astronaut(), d.chelsea(), d.coffee(), d.rocket()]):
                 Image.fromarray(img).save(photos / f"{i}.png")
+        pixel = LATENT_SOURCES.get(cfg["model"]["tokenizer"])
+        if pixel is not None:
+            latents = tmp / "latents.safetensors"
+            if not latents.is_file():
+                from zoo.data.image import FixedCropDataset, list_images
+                from zoo.data.latents import build_latent_cache
+                from zoo.data.transforms import MultiScaleCrop
+
+                crop = MultiScaleCrop(crop_size=128, min_short_side=256, max_short_side=256)
+                crops = FixedCropDataset(list_images(photos), crop, crops_per_image=16)
+                build_latent_cache(zoo.load(pixel), crops, latents, progress=False)
+            args.update(train_cache=str(latents), val_cache=str(latents))
+            return cls(**args), f"{pixel} latents of scikit-image photos (recipe's cache missing)"
         args.update(train_cache=None, train_dir=str(photos), val_dir=str(photos))
         return cls(**args), "scikit-image photos (recipe's crop cache missing)"
     train = args.get("train_dir")
