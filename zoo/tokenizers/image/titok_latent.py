@@ -204,8 +204,10 @@ register_pretrained(
         notes=(
             "CPU-scale flagship, TiTok's two-stage design: configs/image/titok_cpu_latent128.yaml "
             "trains the 1D stage (titok_cpu_latent16, L2 on the 16 x 16 x 6 FSQ grid, nested "
-            "dropout over 1-64 tokens) with vqgan_cpu_f8.photos frozen; joined by "
-            "`python -m zoo.training.export --join titok_cpu_latent128`. EMA weights. 1 token = "
+            "dropout over 1-64 tokens, 7500 steps) with vqgan_cpu_f8.photos frozen; joined by "
+            "`python -m zoo.training.export --join titok_cpu_latent128`; then "
+            "configs/image/titok_cpu_latent128_pixels.yaml fine-tunes the 1D stage with L1 in "
+            "pixels through the frozen VQGAN (1000 steps x 8 crops). EMA weights. 1 token = "
             "64 bits (0.0039 bpp at 128 px) to 64 tokens = 0.25 bpp. Validated on the bundled "
             "scikit-image / matplotlib photos; results/titok_cpu_latent128.photos.md and "
             "results/rd_titok_cpu_latent128.photos.md."
