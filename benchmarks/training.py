@@ -106,13 +106,11 @@ def build_datamodule(cfg: dict[str, Any], workers: int, tmp: Path) -> tuple[Any,
         if pixel is not None:
             latents = tmp / "latents.safetensors"
             if not latents.is_file():
-                from zoo.data.image import FixedCropDataset, list_images
-                from zoo.data.latents import build_latent_cache
-                from zoo.data.transforms import MultiScaleCrop
+                from zoo.data.latents import build_folder_latent_cache
 
-                crop = MultiScaleCrop(crop_size=128, min_short_side=256, max_short_side=256)
-                crops = FixedCropDataset(list_images(photos), crop, crops_per_image=16)
-                build_latent_cache(zoo.load(pixel), crops, latents, progress=False)
+                build_folder_latent_cache(zoo.load(pixel), photos, latents, crop_size=128,
+                                          short_side=256, crops_per_image=16,
+                                          progress=False)  # fmt: skip
             args.update(train_cache=str(latents), val_cache=str(latents))
             return cls(**args), f"{pixel} latents of scikit-image photos (recipe's cache missing)"
         args.update(train_cache=None, train_dir=str(photos), val_dir=str(photos))

@@ -87,15 +87,12 @@ def _tiny_latent_cache(photo_dir: Path, folder: Path) -> Path:
     import torch
 
     import zoo
-    from zoo.data.image import FixedCropDataset, list_images
-    from zoo.data.latents import build_latent_cache
-    from zoo.data.transforms import MultiScaleCrop
+    from zoo.data.latents import build_folder_latent_cache
 
     torch.manual_seed(0)
-    crop = MultiScaleCrop(crop_size=32, min_short_side=40, max_short_side=40, flip=False)
-    crops = FixedCropDataset(list_images(photo_dir), crop, crops_per_image=2)
-    return build_latent_cache(zoo.create_tokenizer("vqgan_test"), crops,
-                              folder / "latents.safetensors", progress=False)  # fmt: skip
+    return build_folder_latent_cache(zoo.create_tokenizer("vqgan_test"), photo_dir,
+                                     folder / "latents.safetensors", crop_size=32, short_side=40,
+                                     crops_per_image=2, progress=False)  # fmt: skip
 
 
 def test_second_stages_start_from_the_last_checkpoint_of_a_recipe_here():

@@ -39,8 +39,9 @@ from zoo.data.image import (
     list_images,
 )
 from zoo.data.transforms import MultiScaleCrop
+from zoo.tokenizers.image.titok_latent import quantized_grid
 
-__all__ = ["encode_latents", "build_latent_cache"]
+__all__ = ["encode_latents", "build_latent_cache", "build_folder_latent_cache"]
 
 
 @torch.inference_mode()
@@ -53,8 +54,7 @@ def encode_latents(tokenizer, images: Tensor) -> Tensor:
             f"{type(tokenizer).__name__}"
         )
     tokenizer.validate_input(images)
-    z = tokenizer.encode(tokenizer._as_model_dtype(images))
-    return tokenizer.quantizer(z).quantized.float()
+    return quantized_grid(tokenizer, tokenizer._as_model_dtype(images)).float()
 
 
 def build_latent_cache(
@@ -102,6 +102,38 @@ def build_latent_cache(
     return Path(out_path)
 
 
+def folder_crops(
+    folder: str | Path, *, crop_size: int, short_side: int, crops_per_image: int, seed: int = 0
+) -> FixedCropDataset:
+    """Fixed, seeded ``crop_size`` crops of every photo in ``folder`` resized to ``short_side``
+    (the validation crops of ``ImageDataModule``), unflipped."""
+    crop = MultiScaleCrop(
+        crop_size=crop_size, min_short_side=short_side, max_short_side=short_side, flip=False
+    )
+    return FixedCropDataset(list_images(folder), crop, crops_per_image=crops_per_image, seed=seed)
+
+
+def build_folder_latent_cache(
+    tokenizer,
+    folder: str | Path,
+    out_path: str | Path,
+    *,
+    crop_size: int,
+    short_side: int,
+    crops_per_image: int,
+    seed: int = 0,
+    **kwargs,
+) -> Path:
+    """:func:`build_latent_cache` of :func:`folder_crops` (``kwargs`` go to it), the settings
+    recorded in the metadata."""
+    crops = folder_crops(folder, crop_size=crop_size, short_side=short_side,
+                         crops_per_image=crops_per_image, seed=seed)  # fmt: skip
+    what = {"source": str(folder), "crop_size": crop_size, "short_side": short_side,
+            "crops_per_image": crops_per_image, "seed": seed}  # fmt: skip
+    kwargs["metadata"] = what | kwargs.get("metadata", {})
+    return build_latent_cache(tokenizer, crops, out_path, **kwargs)
+
+
 def _main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m zoo.data.latents", description=__doc__.splitlines()[0]
@@ -126,29 +158,20 @@ def _main(argv: list[str] | None = None) -> int:
 
     tok = load(args.tokenizer)
     src = Path(args.source)
-    if src.is_dir():
-        crop = MultiScaleCrop(
-            crop_size=args.crop_size,
-            min_short_side=args.short_side,
-            max_short_side=args.short_side,
-            flip=False,
-        )
-        dataset = FixedCropDataset(
-            list_images(src), crop, crops_per_image=args.crops_per_image, seed=args.seed
-        )
-        what = {"source": str(src), "crop_size": args.crop_size, "short_side": args.short_side,
-                "crops_per_image": args.crops_per_image, "seed": args.seed}  # fmt: skip
-    elif src.is_file():
-        dataset = CropCacheDataset(src, train=False)
-        what = {"source": str(src)}
-    else:
+    if not (src.is_dir() or src.is_file()):
         raise SystemExit(f"python -m zoo.data.latents: {str(src)!r} is neither a file nor a folder")
     tag = args.tokenizer.replace("/", "_").replace(":", "_")
     out = args.output or str(src.with_suffix("")) + f"_latents_{tag}.safetensors"
-    build_latent_cache(tok, dataset, out, flips=args.flips, batch_size=args.batch_size,
-                       metadata=what | {"tokenizer_source": args.tokenizer})  # fmt: skip
-    flips = " (+ flips)" if args.flips else ""
-    print(f"wrote the latents of {len(dataset)} images{flips} to {out}")
+    common = dict(flips=args.flips, batch_size=args.batch_size,
+                  metadata={"tokenizer_source": args.tokenizer})  # fmt: skip
+    if src.is_dir():
+        build_folder_latent_cache(tok, src, out, crop_size=args.crop_size,
+                                  short_side=args.short_side, crops_per_image=args.crops_per_image,
+                                  seed=args.seed, **common)  # fmt: skip
+    else:
+        common["metadata"] |= {"source": str(src)}
+        build_latent_cache(tok, CropCacheDataset(src, train=False), out, **common)
+    print(f"wrote {out}" + (" (with the mirrored crops' latents)" if args.flips else ""))
     return 0
 
 

@@ -31,7 +31,14 @@ from zoo.tokenizers.base import Tokenizer
 from zoo.tokenizers.image.base import ImageTokenizer
 from zoo.tokenizers.image.titok import TiTok, _create_titok
 
-__all__ = ["LatentTiTok"]
+__all__ = ["LatentTiTok", "quantized_grid"]
+
+
+def quantized_grid(pixel: Tokenizer, x: Tensor) -> Tensor:
+    """The quantized latents ``(B, h, w, C)`` that 2D tokenizer ``pixel`` gives its own decoder
+    for images ``x``: what a LatentTiTok's 1D stage encodes and reproduces, and what a latent
+    cache (:mod:`zoo.data.latents`) stores."""
+    return pixel.quantizer(pixel.encode(x)).quantized
 
 
 class LatentTiTok(ImageTokenizer):
@@ -106,8 +113,7 @@ class LatentTiTok(ImageTokenizer):
         map (what the 1D stage encodes and learns to reproduce). The 2D tokenizer's weights are
         frozen (``requires_grad=False``), so autograd records this only when ``x`` itself
         requires gradients (then they reach ``x`` straight through the quantizer)."""
-        z = self.pixel.quantizer(self.pixel.encode(x)).quantized
-        return z.permute(0, 3, 1, 2).contiguous()
+        return quantized_grid(self.pixel, x).permute(0, 3, 1, 2).contiguous()
 
     def encode(self, x: Tensor, num_tokens: int | None = None) -> Tensor:
         """1D latents ``(B, k, token_dim)`` of images ``(B, 3, H, W)`` in ``[-1, 1]``."""
