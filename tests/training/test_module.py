@@ -333,3 +333,39 @@ def test_init_weights_of_another_architecture_are_refused(tmp_path, photo_dir):
         _trainer(tmp_path, max_steps=1).fit(
             other, datamodule=ImageDataModule(**data_args(photo_dir))
         )
+
+
+def test_init_new_grows_a_pretrained_residual_vq_and_loads_everything_else_exactly(tmp_path):
+    """A 4-level codec grown to 6 levels: the source's weights load exactly, the two new levels
+    keep their fresh (k-means pending) state; anything else init_new could hide is refused."""
+    torch.manual_seed(0)
+    small = zoo.create_tokenizer("seanet_test")
+    folder = tmp_path / "four_levels"
+    small.save_pretrained(folder)
+    rvq = {"num_quantizers": 6, "quantizer": "vq", "quantizer_dropout": 0.5,
+           "quantizer_kwargs": {"codebook_size": 16}}  # fmt: skip
+    grown = {"quantizer": "residual", "quantizer_kwargs": rvq}
+    new = ["quantizer.levels.4.", "quantizer.levels.5."]
+
+    def module(**kwargs):
+        return TokenizerModule(tokenizer="seanet_test", tokenizer_args=grown,
+                               init_weights=str(folder), **kwargs)  # fmt: skip
+
+    m = module(init_new=new, ema={"decay": 0.9})
+    fresh = {k: v.clone() for k, v in m.tokenizer.state_dict().items()}
+    m.load_initial_weights(str(folder))
+    source = small.state_dict()
+    for tok in (m.tokenizer, m.ema_tokenizer):
+        for key, value in tok.state_dict().items():
+            want = fresh[key] if key.startswith(tuple(new)) else source[key]
+            torch.testing.assert_close(value, want, msg=key)
+    assert m.hparams.init_new == new
+
+    with pytest.raises(ValueError, match="do not fit 'seanet_test'.*init_new"):
+        module().load_initial_weights(str(folder))  # strict without init_new
+    with pytest.raises(ValueError, match="the source has .*levels.3"):
+        module(init_new=new + ["quantizer.levels.3."]).load_initial_weights(str(folder))
+    with pytest.raises(ValueError, match="no weight matches .*'decoder.typo'"):
+        module(init_new=new + ["decoder.typo"]).load_initial_weights(str(folder))
+    with pytest.raises(ValueError, match="init_weights is not set"):
+        TokenizerModule(tokenizer="seanet_test", init_new=new)

@@ -63,6 +63,11 @@ class TokenizerModule(LightningModule):
             strictly into the tokenizer and its EMA copy in ``setup`` (before a distributed
             strategy wraps or shards the model); a resumed run (``--ckpt_path``) then restores
             its own state over them.
+        init_new: names (or name prefixes, e.g. ``quantizer.levels.8.``) of tokenizer weights
+            that ``init_weights`` does not have because this run's architecture adds them (more
+            residual VQ levels, a new head): they keep their fresh initialisation and every
+            other weight must still load exactly (nothing missing, nothing left over, no shape
+            mismatch). Empty: the load is strict.
     """
 
     def __init__(
@@ -76,9 +81,16 @@ class TokenizerModule(LightningModule):
         ema: EMASpec | None = None,
         validation: ValidationSpec | None = None,
         init_weights: str | None = None,
+        init_new: list[str] | None = None,
     ) -> None:
         super().__init__()
         self.init_weights = init_weights
+        self.init_new = tuple(init_new or ())
+        if self.init_new and not init_weights:
+            raise ValueError(
+                "TokenizerModule: init_new names weights that init_weights lacks, but "
+                "init_weights is not set; set both or neither"
+            )
         self.specs = {
             "criterion": as_spec(CriterionSpec, criterion),
             "adversarial": as_spec(AdversarialSpec, adversarial),
@@ -91,6 +103,7 @@ class TokenizerModule(LightningModule):
             {"tokenizer": tokenizer, "tokenizer_args": args}
             | {k: spec_dict(v) for k, v in self.specs.items()}
             | ({"init_weights": init_weights} if init_weights else {})
+            | ({"init_new": list(self.init_new)} if self.init_new else {})
         )
         self.automatic_optimization = False
         self.tokenizer: Tokenizer = create_tokenizer(tokenizer, **args)
@@ -315,7 +328,8 @@ class TokenizerModule(LightningModule):
             self.load_initial_weights(self.init_weights)
 
     def load_initial_weights(self, source: str) -> None:
-        """Load ``source`` (see ``init_weights``) strictly into the tokenizer and EMA copy."""
+        """Load ``source`` (see ``init_weights``) into the tokenizer and EMA copy: strictly,
+        except for the weights named by ``init_new``, which keep their initialisation."""
         if str(source).endswith(".ckpt"):
             tok = TokenizerModule.load_from_checkpoint(source, map_location="cpu")
             state = tok.export_tokenizer.state_dict()
@@ -324,14 +338,33 @@ class TokenizerModule(LightningModule):
         for tok in (self.tokenizer, self.ema_tokenizer):
             if tok is None:
                 continue
+            full = self._with_new_weights(source, tok, state) if self.init_new else state
             try:
-                tok.load_state_dict(state)
+                tok.load_state_dict(full)
             except RuntimeError as err:
                 raise ValueError(
                     f"TokenizerModule: init_weights={source!r} do not fit "
                     f"{self.hparams.tokenizer!r} with these tokenizer_args (shapes or names "
-                    f"differ); start from weights of the same architecture. {err}"
+                    f"differ); start from weights of the same architecture, or name the "
+                    f"weights this architecture adds in init_new. {err}"
                 ) from None
+
+    def _with_new_weights(
+        self, source: str, tok: nn.Module, state: dict[str, Tensor]
+    ) -> dict[str, Tensor]:
+        """``state`` completed with ``tok``'s own values of the weights ``init_new`` names,
+        after checking that those are exactly the ones ``state`` lacks."""
+        own = tok.state_dict()
+        new = [k for k in own if k.startswith(self.init_new)]
+        have = [k for k in new if k in state]
+        unused = [p for p in self.init_new if not any(k.startswith(p) for k in own)]
+        if have or unused:
+            raise ValueError(
+                f"TokenizerModule: init_new must name only weights that {self.hparams.tokenizer!r}"
+                f" has and init_weights={source!r} lacks; "
+                + (f"the source has {have[:4]}" if have else f"no weight matches {unused}")
+            )
+        return dict(state) | {k: own[k] for k in new}
 
     def on_fit_start(self) -> None:
         dm = getattr(self.trainer, "datamodule", None)

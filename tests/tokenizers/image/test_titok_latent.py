@@ -62,6 +62,39 @@ def test_training_moves_only_the_1d_stage():
     assert any(not torch.equal(before[k], after[k]) for k in after if k.startswith("latent."))
 
 
+def test_train_pixel_decoder_moves_the_2d_decoder_but_never_the_grid():
+    """Decoder fine-tuning: the 1D stage and the 2D decoder train, through the module's own
+    optimizer; the 2D encoder and quantizer stay frozen, so the latent grid does not move."""
+    module = TokenizerModule(tokenizer="titok_latent_test",
+                             tokenizer_args={"train_pixel_decoder": True}, ema={"decay": 0.0},
+                             adversarial={"weight": 0.0})  # fmt: skip
+    module.trainer = lightning.Trainer(max_steps=10, logger=False, enable_checkpointing=False,
+                                       enable_progress_bar=False, enable_model_summary=False)  # fmt: skip
+    tok = module.tokenizer
+    decoder = ("pixel.decoder.", "pixel.post_quant_conv.")
+    trainable = {n for n, p in tok.named_parameters() if p.requires_grad}
+    assert trainable == {n for n, _ in tok.named_parameters() if n.startswith(decoder + ("latent.",))}
+    (opt,), _ = module.configure_optimizers()  # what train.py steps
+    assert sum(p.numel() for g in opt.param_groups for p in g["params"]) == sum(
+        p.numel() for p in tok.parameters() if p.requires_grad
+    )
+    x = photo_crops(2, 32, seed=2)
+    grid = tok.latent_grid(x)
+    before = {k: v.clone() for k, v in tok.state_dict().items()}
+    tok.train()
+    assert tok.pixel.decoder.training and not tok.pixel.encoder.training
+    out = tok(x, num_tokens=4)
+    ((out.reconstruction - x).abs().mean() + out.quantizer.loss).backward()
+    opt.step()
+    after = tok.state_dict()
+    moved = {k for k in after if not torch.equal(before[k], after[k])}
+    assert any(k.startswith("pixel.decoder.") for k in moved)
+    assert any(k.startswith("latent.") for k in moved)
+    assert not any(k.startswith("pixel.") and not k.startswith(decoder) for k in moved)
+    torch.testing.assert_close(tok.latent_grid(x), grid, rtol=0, atol=0)
+    assert tok.get_config()["train_pixel_decoder"] is True
+
+
 def test_mismatched_stages_name_the_fix():
     args = _latent_args(_tiny())
     with pytest.raises(ValueError, match="reads 6-channel grids .* set in_channels=3"):

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from torch import Tensor
+from torch import Tensor, nn
 
 from zoo.quantizers import Quantizer
 from zoo.registry import PretrainedCfg, create_tokenizer, register_pretrained, register_tokenizer
@@ -52,6 +52,11 @@ class LatentTiTok(ImageTokenizer):
             side and whose ``in_channels`` is the 2D tokenizer's ``token_dim``.
         image_size: side of the square input images; ``image_size / pixel downsampling`` must be
             the 1D stage's ``image_size``.
+        train_pixel_decoder: let the 2D tokenizer's decoder (``post_quant_conv`` and
+            ``decoder``: everything ``pixel.decode`` runs) train with the 1D stage, so it adapts
+            to the grids the 1D stage produces (decoder fine-tuning in pixels). Its encoder and
+            quantizer stay frozen, so the grid the 1D stage encodes does not move. The 2D
+            tokenizer's own registered weights are not touched: this model keeps its copy.
     """
 
     def __init__(
@@ -62,6 +67,7 @@ class LatentTiTok(ImageTokenizer):
         latent_tokenizer: str = "titok_cpu_latent16",
         latent_tokenizer_args: dict[str, Any] | None = None,
         image_size: int = 128,
+        train_pixel_decoder: bool = False,
     ) -> None:
         super().__init__()
         self.pixel = create_tokenizer(pixel_tokenizer, **(pixel_tokenizer_args or {}))
@@ -91,6 +97,15 @@ class LatentTiTok(ImageTokenizer):
                 f"{self.latent.image_size}; use image_size={self.latent.image_size * factor}"
             )
         self.pixel.requires_grad_(False)
+        self.train_pixel_decoder = bool(train_pixel_decoder)
+        if self.train_pixel_decoder:
+            if not hasattr(self.pixel, "decoder"):
+                raise TypeError(
+                    f"LatentTiTok: train_pixel_decoder needs a 2D tokenizer with a `decoder` "
+                    f"module; {pixel_tokenizer!r} has none"
+                )
+            for part in self._pixel_decoder_parts():
+                part.requires_grad_(True)
         self.image_size = image_size
         self.input_size = (image_size, image_size)
         self.input_multiple = factor
@@ -103,9 +118,16 @@ class LatentTiTok(ImageTokenizer):
     def quantizer(self) -> Quantizer:  # type: ignore[override]
         return self.latent.quantizer
 
+    def _pixel_decoder_parts(self) -> list[nn.Module]:
+        names = ("post_quant_conv", "decoder")
+        return [getattr(self.pixel, n) for n in names if hasattr(self.pixel, n)]
+
     def train(self, mode: bool = True) -> LatentTiTok:
         super().train(mode)
         self.pixel.eval()  # frozen: always in inference behaviour
+        if self.train_pixel_decoder:
+            for part in self._pixel_decoder_parts():
+                part.train(mode)
         return self
 
     def latent_grid(self, x: Tensor) -> Tensor:
