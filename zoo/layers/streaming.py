@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import weight_norm
 
+from zoo.layers import prepacked
 from zoo.layers.weight_norm import inference_weight
 
 PAD_MODES = ("reflect", "constant", "replicate")
@@ -42,6 +43,17 @@ def pad1d(x: Tensor, left: int, right: int, mode: str) -> Tensor:
     if mode != "reflect":
         return F.pad(x, (left, right), mode=mode)
     if x.shape[-1] > max(left, right):
+        if x.dim() == 3 and x.shape[1] > 1 and x.stride(1) == 1:
+            # A channels-last map (a prepacked conv's output, zoo.layers.prepacked) stays
+            # channels-last, so the next prepacked conv reads it without a re-order.
+            b, c, t = x.shape
+            out = x.new_empty(b, t + left + right, c).transpose(1, 2)
+            out[..., left : left + t] = x
+            if left:
+                out[..., :left] = x[..., 1 : left + 1].flip(-1)
+            if right:
+                out[..., left + t :] = x[..., -right - 1 : -1].flip(-1)
+            return out
         # The same samples as F.pad's reflect kernel from two small flipped slices and one cat,
         # which copies x about twice as fast on CPU.
         parts = [x[..., 1 : left + 1].flip(-1)] if left else []
@@ -75,6 +87,9 @@ class StreamableConv1d(nn.Module):
             plus the window (no look-ahead beyond one stride).
         pad_mode: ``reflect`` (EnCodec), ``constant`` (zeros; DAC) or ``replicate``.
         norm: ``weight_norm`` (``torch.nn.utils.parametrizations.weight_norm``) or ``none``.
+        prepack: at inference on CPU, run on a weight pre-packed for oneDNN and return a
+            channels-last map (:mod:`zoo.layers.prepacked`; float rounding differs from
+            ``F.conv1d``): for decoders, never for layers whose output picks codes.
 
     State dict: ``conv.weight`` / ``conv.bias``, or with weight norm
     ``conv.parametrizations.weight.original0`` (magnitude ``g``, shape ``(out, 1, 1)``) and
@@ -94,8 +109,10 @@ class StreamableConv1d(nn.Module):
         causal: bool = False,
         pad_mode: str = "reflect",
         norm: str = "weight_norm",
+        prepack: bool = False,
     ) -> None:
         super().__init__()
+        self.prepack = bool(prepack)
         if pad_mode not in PAD_MODES:
             raise ValueError(
                 f"StreamableConv1d: pad_mode must be one of {PAD_MODES}, got {pad_mode!r}"
@@ -144,6 +161,10 @@ class StreamableConv1d(nn.Module):
         at inference (:func:`~zoo.layers.weight_norm.inference_weight`)."""
         c = self.conv
         w = inference_weight(c)
+        if self.prepack:
+            return prepacked.conv1d(
+                self, x, w, c.bias, c.stride[0], padding, c.dilation[0], c.groups
+            )
         return F.conv1d(x, w, c.bias, c.stride, padding, c.dilation, c.groups)
 
     def stream(self, x: Tensor, state: dict[str, Any] | None, final: bool) -> tuple[Tensor, dict]:
@@ -195,7 +216,7 @@ class StreamableConvTranspose1d(nn.Module):
 
     The ``kernel - stride`` samples of overlap are trimmed all on the right when causal (so the
     output up to frame ``t`` is final once frame ``t`` arrives), else split with the larger part
-    on the left. State dict as :class:`StreamableConv1d`.
+    on the left. ``prepack`` and state dict as :class:`StreamableConv1d`.
     """
 
     def __init__(
@@ -208,8 +229,10 @@ class StreamableConvTranspose1d(nn.Module):
         bias: bool = True,
         causal: bool = False,
         norm: str = "weight_norm",
+        prepack: bool = False,
     ) -> None:
         super().__init__()
+        self.prepack = bool(prepack)
         if kernel_size < stride:
             raise ValueError(
                 f"StreamableConvTranspose1d: kernel_size {kernel_size} must be >= stride {stride}"
@@ -228,7 +251,10 @@ class StreamableConvTranspose1d(nn.Module):
         w = inference_weight(c)
         # Equal trims are the transposed conv's own padding (those samples are not computed).
         both = min(self.trim_left, self.trim_right)
-        y = F.conv_transpose1d(x, w, c.bias, self.stride, both)
+        if self.prepack:
+            y = prepacked.conv_transpose1d(self, x, w, c.bias, self.stride, both)
+        else:
+            y = F.conv_transpose1d(x, w, c.bias, self.stride, both)
         left, right = self.trim_left - both, self.trim_right - both
         return y[..., left : y.shape[-1] - right] if left or right else y
 
@@ -240,7 +266,11 @@ class StreamableConvTranspose1d(nn.Module):
             state = {"tail": None, "emitted": 0}
         n = x.shape[-1]
         if n:
-            y = F.conv_transpose1d(x, inference_weight(self.conv), None, self.stride)
+            w = inference_weight(self.conv)
+            if self.prepack:
+                y = prepacked.conv_transpose1d(self, x, w, None, self.stride, 0)
+            else:
+                y = F.conv_transpose1d(x, w, None, self.stride)
             if state["tail"] is not None:
                 overlap = state["tail"].shape[-1]
                 y = torch.cat([y[..., :overlap] + state["tail"], y[..., overlap:]], -1)

@@ -106,10 +106,12 @@ def make_activation(name: str, channels: int) -> nn.Module:
 
 
 class _ConvCfg:
-    """Shared settings of every conv in one SEANet (padding, causality, weight norm)."""
+    """Shared settings of every conv in one SEANet (padding, causality, weight norm; decoders
+    prepack their weights at inference, see :mod:`zoo.layers.prepacked`)."""
 
-    def __init__(self, *, causal: bool, pad_mode: str, norm: str) -> None:
+    def __init__(self, *, causal: bool, pad_mode: str, norm: str, prepack: bool = False) -> None:
         self.causal, self.pad_mode, self.norm = causal, pad_mode, norm
+        self.prepack = prepack
 
     def conv(self, cin: int, cout: int, kernel: int, stride: int = 1, dilation: int = 1) -> Any:
         return StreamableConv1d(
@@ -121,6 +123,7 @@ class _ConvCfg:
             causal=self.causal,
             pad_mode=self.pad_mode,
             norm=self.norm,
+            prepack=self.prepack,
         )
 
     def conv_transpose(self, cin: int, cout: int, kernel: int, stride: int) -> Any:
@@ -131,6 +134,7 @@ class _ConvCfg:
             stride=stride,
             causal=self.causal,
             norm=self.norm,
+            prepack=self.prepack,
         )
 
 
@@ -280,7 +284,7 @@ class SEANetDecoder(_StreamingStack):
         norm: str = "weight_norm",
     ) -> None:
         super().__init__()
-        cfg = _ConvCfg(causal=causal, pad_mode=pad_mode, norm=norm)
+        cfg = _ConvCfg(causal=causal, pad_mode=pad_mode, norm=norm, prepack=True)
         width = filters * 2 ** len(strides)
         layers: list[nn.Module] = [cfg.conv(dimension, width, kernel_size)]
         if lstm_layers:

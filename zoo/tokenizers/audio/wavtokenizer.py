@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from zoo.layers import ConvAttention, ResnetBlock, create_norm
+from zoo.layers import ConvAttention, ResnetBlock, create_norm, prepacked
 from zoo.registry import PretrainedCfg, register_tokenizer
 from zoo.tokenizers.audio.base import AudioTokenizer
 from zoo.tokenizers.audio.seanet_codec import ENCODEC_VQ, SEANetEncoder, convert_encodec_state_dict
@@ -69,11 +69,27 @@ class ConvNeXtBlock1d(nn.Module):
         )
 
     def forward(self, x: Tensor) -> Tensor:
+        if prepacked.applies(self, x, self.dwconv.weight):
+            return self._inference(x)
         h = self.dwconv(x).transpose(1, 2)  # channels last for LayerNorm and the MLP
         h = self.pwconv2(self.act(self.pwconv1(self.norm(h))))
         if self.gamma is not None:
             h = self.gamma * h
         return x + h.transpose(1, 2)
+
+    def _inference(self, x: Tensor) -> Tensor:
+        """The same block with oneDNN-packed weights (:mod:`zoo.layers.prepacked`), GELU fused
+        into the first product and ``gamma`` folded into the second; the depthwise conv returns
+        channels-last, so ``(B, T, C)`` is a free view for LayerNorm and the MLP and the
+        ``(B, C, T)`` result is one too (the next block reads it without a re-order)."""
+        dw = self.dwconv
+        h = prepacked.conv1d(dw, x, dw.weight, dw.bias, 1, 3, 1, dw.groups).transpose(1, 2)
+        h = self.norm(h)
+        h = prepacked.linear(self.pwconv1, h, self.pwconv1.weight, self.pwconv1.bias, gelu=True)
+        h = prepacked.linear(
+            self.pwconv2, h, self.pwconv2.weight, self.pwconv2.bias, scale=self.gamma
+        )
+        return h.add_(x.transpose(1, 2)).transpose(1, 2)
 
 
 class VocosBackbone1d(nn.Module):
@@ -123,7 +139,8 @@ class VocosBackbone1d(nn.Module):
         self.apply(_trunc_normal_init)
 
     def forward(self, x: Tensor) -> Tensor:
-        x = self.embed(x)
+        e = self.embed
+        x = prepacked.conv1d(e, x, e.weight, e.bias, 1, 3, 1, 1)  # F.conv1d when training
         if self.pos_net is not None:
             x = self.pos_net(x)
         x = self.norm(x.transpose(1, 2)).transpose(1, 2)
@@ -155,7 +172,8 @@ class ISTFTHead(nn.Module):
         self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
 
     def forward(self, x: Tensor) -> Tensor:
-        log_mag, phase = self.out(x).transpose(1, 2).float().chunk(2, dim=1)
+        out = prepacked.linear(self.out, x, self.out.weight, self.out.bias)
+        log_mag, phase = out.transpose(1, 2).float().chunk(2, dim=1)
         mag = log_mag.exp().clamp(max=1e2)
         spec = torch.complex(mag * torch.cos(phase), mag * torch.sin(phase))
         return self.istft(spec)
