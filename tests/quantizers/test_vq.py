@@ -11,6 +11,8 @@ import torch.multiprocessing as mp
 import vector_quantize_pytorch as vqp
 
 from zoo.quantizers import create_quantizer
+from zoo.layers import prepacked
+from zoo.quantizers import vq as vq_module
 from zoo.quantizers.vq import VQ
 
 
@@ -62,33 +64,44 @@ def test_codes_are_true_nearest_neighbours(distance, codebook_dim, max_bytes):
         (70, 50 * 4 * 20, [(50, 20)] * 3 + [(50, 10)]),
     ],
 )
-def test_distance_blocks_respect_the_byte_budget(monkeypatch, codebook_size, budget, blocks):
+@pytest.mark.parametrize("gemm", ["addmm", "onednn"])
+def test_distance_blocks_respect_the_byte_budget(
+    monkeypatch, codebook_size, budget, blocks, gemm
+):
     # The budget is per intra-op thread: one thread, so the expected shapes are exact.
+    if gemm == "onednn" and not prepacked.AVAILABLE:
+        pytest.skip("this PyTorch build has no oneDNN prepacked GEMM")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        _check_blocks(monkeypatch, codebook_size, budget, blocks)
+        _check_blocks(monkeypatch, codebook_size, budget, blocks, gemm)
     finally:
         torch.set_num_threads(threads)
 
 
-def _check_blocks(monkeypatch, codebook_size, budget, blocks):
+def _check_blocks(monkeypatch, codebook_size, budget, blocks, gemm):
+    if gemm == "addmm":
+        monkeypatch.setattr(prepacked, "AVAILABLE", False)
     q = _vq(codebook_size=codebook_size).eval()
     z = torch.randn(2, 25, 8)
     q.max_distance_bytes = VQ.max_distance_bytes  # one block of 50 tokens
     whole = q.encode(z)
+    # Brute force: the same codes as the nearest codeword by torch.cdist.
+    want = torch.cdist(z.reshape(-1, 8), q.codebook.float()).argmin(-1)
+    assert torch.equal(whole.reshape(-1), want)
     shapes = []
-    real_addmm = torch.addmm
+    owner, name = (torch, "addmm") if gemm == "addmm" else (vq_module, "_onednn_scores")
+    real = getattr(owner, name)
 
     def spy(*args, **kwargs):
-        out = real_addmm(*args, **kwargs)
+        out = real(*args, **kwargs)
         shapes.append(tuple(out.shape))
         return out
 
     q.max_distance_bytes = budget
-    monkeypatch.setattr(torch, "addmm", spy)
+    monkeypatch.setattr(owner, name, spy)
     codes = q.encode(z)
-    monkeypatch.undo()
+    monkeypatch.setattr(owner, name, real)
     assert shapes == blocks
     assert all(r * c * 4 <= budget for r, c in shapes)
     assert torch.equal(codes, whole)
