@@ -28,6 +28,7 @@ or if the op fails once, the plain path is used from then on).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -83,11 +84,31 @@ def _disable(err: Exception) -> None:
     import warnings
 
     warnings.warn(
-        f"zoo.layers.prepacked: oneDNN prepacked convolutions are not usable here ({err}); "
-        "using F.conv1d from now on",
+        f"zoo.layers.prepacked: oneDNN prepacked ops are not usable here ({err}); "
+        "using the plain torch ops from now on",
         RuntimeWarning,
         stacklevel=3,
     )
+
+
+def _run(
+    module: nn.Module,
+    x: Tensor,
+    weights: tuple[Tensor | None, ...],
+    key: tuple,
+    pack: Callable[[], Any],
+    op: Callable[[Any], Tensor],
+    plain: Callable[[], Tensor],
+    dims: int = 3,
+) -> Tensor:
+    """``op(packed)`` with ``pack()``'s result cached on ``module`` for ``weights`` (the first
+    is the weight) when :func:`applies`, else (or once the op fails) ``plain()``."""
+    if applies(module, x, *weights, dims=dims):
+        try:
+            return op(_packed(module, weights[0], key, pack, *weights[1:]))
+        except RuntimeError as err:
+            _disable(err)
+    return plain()
 
 
 def conv1d(
@@ -102,55 +123,34 @@ def conv1d(
 ) -> Tensor:
     """``F.conv1d(x, weight, bias, stride, padding, dilation, groups)`` (``module`` holds the
     cache); prepacked and channels-last when :func:`applies`."""
-    if applies(module, x, weight, bias):
-        pad, strd, dil = [0, padding], [1, stride], [1, dilation]
-        try:
-            packed = _packed(
-                module,
-                weight,
-                ("conv", padding, stride, dilation, groups),
-                lambda: _ops._reorder_convolution_weight(
-                    weight.unsqueeze(2), pad, strd, dil, groups, [*x.shape[:2], 1, x.shape[2]]
-                ),
-            )
-            y = _ops._convolution_pointwise(
-                x.unsqueeze(2), packed, bias, pad, strd, dil, groups, "none", [], ""
-            )
-            return y.squeeze(2)
-        except RuntimeError as err:
-            _disable(err)
-    return F.conv1d(x, weight, bias, stride, padding, dilation, groups)
+    pad, strd, dil = [0, padding], [1, stride], [1, dilation]
+    shape = [*x.shape[:2], 1, x.shape[-1]]
+    return _run(
+        module, x, (weight, bias), ("conv", padding, stride, dilation, groups),
+        lambda: _ops._reorder_convolution_weight(weight.unsqueeze(2), pad, strd, dil, groups,
+                                                 shape),
+        lambda packed: _ops._convolution_pointwise(
+            x.unsqueeze(2), packed, bias, pad, strd, dil, groups, "none", [], "").squeeze(2),
+        lambda: F.conv1d(x, weight, bias, stride, padding, dilation, groups),
+    )  # fmt: skip
 
 
 def conv_transpose1d(
-    module: nn.Module,
-    x: Tensor,
-    weight: Tensor,
-    bias: Tensor | None,
-    stride: int,
-    padding: int,
+    module: nn.Module, x: Tensor, weight: Tensor, bias: Tensor | None, stride: int, padding: int
 ) -> Tensor:
     """``F.conv_transpose1d(x, weight, bias, stride, padding)`` (``module`` holds the cache);
     prepacked and channels-last when :func:`applies`."""
-    if applies(module, x, weight, bias):
-        pad, strd = [0, padding], [1, stride]
-        try:
-            packed = _packed(
-                module,
-                weight,
-                ("transpose", padding, stride),
-                lambda: _ops._reorder_convolution_transpose_weight(
-                    weight.unsqueeze(2), pad, [0, 0], strd, [1, 1], 1,
-                    [*x.shape[:2], 1, x.shape[2]],
-                ),  # fmt: skip
-            )
-            y = _ops._convolution_transpose_pointwise(
-                x.unsqueeze(2), packed, bias, pad, [0, 0], strd, [1, 1], 1, "none", [], ""
-            )
-            return y.squeeze(2)
-        except RuntimeError as err:
-            _disable(err)
-    return F.conv_transpose1d(x, weight, bias, stride, padding)
+    pad, strd = [0, padding], [1, stride]
+    shape = [*x.shape[:2], 1, x.shape[-1]]
+    return _run(
+        module, x, (weight, bias), ("transpose", padding, stride),
+        lambda: _ops._reorder_convolution_transpose_weight(
+            weight.unsqueeze(2), pad, [0, 0], strd, [1, 1], 1, shape),
+        lambda packed: _ops._convolution_transpose_pointwise(
+            x.unsqueeze(2), packed, bias, pad, [0, 0], strd, [1, 1], 1, "none", [], ""
+        ).squeeze(2),
+        lambda: F.conv_transpose1d(x, weight, bias, stride, padding),
+    )  # fmt: skip
 
 
 def linear(
@@ -167,25 +167,22 @@ def linear(
     ``module`` holds the cache. Prepacked when :func:`applies`, otherwise those ops in turn."""
     if gelu and scale is not None:
         raise ValueError("prepacked.linear: gelu and scale do not compose (GELU is not linear)")
-    if applies(module, x, weight, bias, scale, dims=0):
-        try:
 
-            def pack() -> tuple[Tensor, Tensor | None]:
-                w, b = weight, bias
-                if scale is not None:
-                    w, b = w * scale[:, None], None if b is None else b * scale
-                rows = max(1, x.numel() // x.shape[-1])
-                return _ops._reorder_linear_weight(w, rows), b
+    def pack() -> tuple[Tensor, Tensor | None]:
+        w, b = weight, bias
+        if scale is not None:
+            w, b = w * scale[:, None], None if b is None else b * scale
+        return _ops._reorder_linear_weight(w, max(1, x.numel() // x.shape[-1])), b
 
-            packed, b = _packed(module, weight, ("linear",), pack, bias, scale)
-            if gelu:
-                return _ops._linear_pointwise(x, packed, b, "gelu", [], "none")
-            return _ops._linear_pointwise(x, packed, b, "none", [], "")
-        except RuntimeError as err:
-            _disable(err)
-    y = F.linear(x, weight, bias)
-    if gelu:
-        y = F.gelu(y)
-    if scale is not None:
-        y = y * scale
-    return y
+    def op(packed: tuple[Tensor, Tensor | None]) -> Tensor:
+        w, b = packed
+        if gelu:
+            return _ops._linear_pointwise(x, w, b, "gelu", [], "none")
+        return _ops._linear_pointwise(x, w, b, "none", [], "")
+
+    def plain() -> Tensor:
+        y = F.linear(x, weight, bias)
+        y = F.gelu(y) if gelu else y
+        return y if scale is None else y * scale
+
+    return _run(module, x, (weight, bias, scale), ("linear",), pack, op, plain, dims=0)
