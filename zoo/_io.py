@@ -143,10 +143,42 @@ def atomic_file(path: StrPath, *, clean_stale: bool = True) -> Iterator[Path]:
         if not tmp.is_file():
             raise FileNotFoundError(f"atomic_file: nothing was written to {str(tmp)!r}")
         _fsync_file(tmp)
+        _copy_mode(path, tmp)
         os.replace(tmp, path)
         _fsync_dir(path.parent)
     finally:
         _remove(tmp)
+
+
+def _default_mode() -> int:
+    """The permissions of a new file opened for writing: ``0o666`` less the umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def _readable(tmp: Path) -> None:
+    """A file some writer created owner-only (safetensors writes ``0o600``) gets the usual
+    permissions of a new file, so saved weights are not unreadable to everyone else."""
+    if sys.platform.startswith("win"):
+        return
+    with contextlib.suppress(OSError):
+        if tmp.stat().st_mode & 0o077 == 0:
+            os.chmod(tmp, _default_mode())
+
+
+def _copy_mode(path: Path, tmp: Path) -> None:
+    """Give ``tmp`` the permissions of the ``path`` it replaces (a new file: see
+    :func:`_readable`)."""
+    if sys.platform.startswith("win"):
+        return
+    try:
+        mode = path.stat().st_mode & 0o7777
+    except OSError:
+        _readable(tmp)
+        return
+    with contextlib.suppress(OSError):
+        os.chmod(tmp, mode)
 
 
 def atomic_write_bytes(path: StrPath, data: bytes) -> Path:
@@ -236,6 +268,7 @@ def atomic_dir(path: StrPath) -> Iterator[Path]:
         for f in tmp.rglob("*"):
             if f.is_file():
                 _fsync_file(f)
+                _readable(f)
         _fsync_dir(tmp)
         if not path.exists():
             os.rename(tmp, path)

@@ -373,3 +373,29 @@ def test_export_is_atomic_and_keeps_other_files(tmp_path):
         "README.md", "config.json", "last.ckpt", "model.safetensors"
     ]  # fmt: skip
     assert _litter(run) == []
+
+
+def test_saved_files_are_readable_like_any_new_file(tmp_path):
+    """safetensors creates its file owner-only (0o600); a save, an export or a cache written
+    through zoo._io gets the permissions of a new file (0o666 less the umask), and a replaced
+    file keeps its own."""
+    import os
+    import stat
+
+    from safetensors.torch import save_file
+
+    from zoo._io import atomic_file
+
+    umask = os.umask(0o022)
+    try:
+        zoo.create_tokenizer("seanet_test").save_pretrained(tmp_path / "m")
+        assert stat.S_IMODE((tmp_path / "m" / "model.safetensors").stat().st_mode) == 0o644
+        with atomic_file(tmp_path / "w.safetensors") as tmp:
+            save_file({"a": torch.zeros(2)}, str(tmp))
+        assert stat.S_IMODE((tmp_path / "w.safetensors").stat().st_mode) == 0o644
+        os.chmod(tmp_path / "w.safetensors", 0o640)
+        with atomic_file(tmp_path / "w.safetensors") as tmp:
+            save_file({"a": torch.ones(2)}, str(tmp))
+        assert stat.S_IMODE((tmp_path / "w.safetensors").stat().st_mode) == 0o640
+    finally:
+        os.umask(umask)
