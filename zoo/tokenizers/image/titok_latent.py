@@ -226,7 +226,8 @@ register_pretrained(
             "plasma-workspace-wallpapers: GPL-2+; lxqt-themes: LGPL-2.1+; "
             "lomiri-wallpapers-16.04 / 20.04: CC-BY(-SA) / CC0; palapeli-data: public domain / "
             "GFDL); built by `python -m zoo.data.photos` and `python -m zoo.data.latents`. The 2D "
-            "stage is vqgan_cpu_f8.photos, unchanged."
+            "stage is vqgan_cpu_f8.photos; stage 3 fine-tuned this model's copy of its decoder "
+            "on the same crops."
         ),
         resolution=128,
         notes=(
@@ -235,7 +236,11 @@ register_pretrained(
             "dropout over 1-64 tokens, 7500 steps) with vqgan_cpu_f8.photos frozen; joined by "
             "`python -m zoo.training.export --join titok_cpu_latent128`; then "
             "configs/image/titok_cpu_latent128_pixels.yaml fine-tunes the 1D stage with L1 in "
-            "pixels through the frozen VQGAN (1000 steps x 8 crops). EMA weights. 1 token = "
+            "pixels through the frozen VQGAN (1000 steps x 8 crops), and "
+            "configs/image/titok_cpu_latent128_decoder.yaml fine-tunes it together with this "
+            "model's copy of the VQGAN decoder (train_pixel_decoder; VQGAN encoder and "
+            "quantizer frozen, so the latent grid does not move; 2500 steps x 8 crops). EMA "
+            "weights. 1 token = "
             "64 bits (0.0039 bpp at 128 px) to 64 tokens = 0.25 bpp. Validated on the bundled "
             "scikit-image / matplotlib photos; results/titok_cpu_latent128.photos.md and "
             "results/rd_titok_cpu_latent128.photos.md."
