@@ -19,9 +19,7 @@ from zoo.evaluation.baselines.opus import match_opus_rate, opus_round_trip, opus
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = ROOT / "tests" / "fixtures" / "speech_front_center_24k.flac"
 #: Files allowed to start a program other than this Python, and why.
-DECLARED_BINARIES = {
-    "zoo/data/audio_corpus.py": "fluidsynth, checked up front with the apt-get command",
-}
+DECLARED_BINARIES: dict[str, str] = {}
 
 
 def _no_programs(monkeypatch):
@@ -96,28 +94,27 @@ def test_photo_builder_names_the_apt_command(monkeypatch, tmp_path, capsys):
 def test_audio_corpus_names_the_apt_command(monkeypatch, tmp_path, capsys):
     full = (
         "apt-get install -y --no-install-recommends tuxpaint-stamps-default warzone2100-music "
-        "wesnoth-1.16-music fluidsynth timgm6mb-soundfont openttd-openmsx planetblupi-music-midi"
+        "wesnoth-1.16-music timgm6mb-soundfont openttd-openmsx planetblupi-music-midi"
     )
     assert audio_corpus.apt_command() == full
     out = tmp_path / "corpus"
-    # No FluidSynth on PATH: named, with the command and the --no-midi way out.
-    monkeypatch.setattr(shutil, "which", lambda *a, **k: None)
+    # No SoundFont for the MIDI renders: named, with the command and the --no-midi way out.
+    nowhere = str(tmp_path / "nowhere" / "*.ogg")
+    monkeypatch.setitem(audio_corpus.MIDI_PACKAGES, "timgm6mb-soundfont", nowhere)
     with pytest.raises(FileNotFoundError) as err:
         audio_corpus._main(["build", str(out)])
-    assert "fluidsynth (program 'fluidsynth' not on PATH)" in str(err.value)
+    assert f"timgm6mb-soundfont (no {nowhere})" in str(err.value)
     assert full in str(err.value) and "--no-midi" in str(err.value)
     # No source packages at all (path roots moved away): every package is named.
-    nowhere = str(tmp_path / "nowhere" / "*.ogg")
     for table in (audio_corpus.PACKAGES, audio_corpus.MIDI_PACKAGES):
         for package in table:
-            if package != "fluidsynth":
-                monkeypatch.setitem(table, package, nowhere)
+            monkeypatch.setitem(table, package, nowhere)
     with pytest.raises(FileNotFoundError) as err:
         audio_corpus.build_audio_corpus(out, midi=False)
     message = str(err.value)
     for package in ("tuxpaint-stamps-default", "warzone2100-music", "wesnoth-1.16-music"):
         assert f"{package} (no {nowhere})" in message
-    assert "fluidsynth" not in message  # --no-midi needs neither FluidSynth nor MIDI files
+    assert "timgm6mb" not in message  # --no-midi needs neither the SoundFont nor MIDI files
     assert audio_corpus.apt_command(midi=False) in message
     assert not out.exists()
     for argv in (["--help"], ["build", "--help"]):

@@ -1,10 +1,10 @@
 """The CPU-scale speech + music corpus, built from audio that Debian packages install.
 
-``build`` needs Debian packages (the sources, and FluidSynth + a SoundFont for the MIDI renders;
-``--no-midi`` leaves the last four out) and stops, naming what is missing, without them::
+``build`` needs Debian packages as its sources (the MIDI renders also need a SoundFont;
+``--no-midi`` leaves the last three out) and stops, naming what is missing, without them::
 
     apt-get install -y --no-install-recommends tuxpaint-stamps-default warzone2100-music \\
-        wesnoth-1.16-music fluidsynth timgm6mb-soundfont openttd-openmsx planetblupi-music-midi
+        wesnoth-1.16-music timgm6mb-soundfont openttd-openmsx planetblupi-music-midi
     python -m zoo.data.audio_corpus build data/audio --sample-rate 16000
     python -m zoo.data.audio_corpus speech-eval data/audio data/speech_eval   # ~4 s speech clips
 
@@ -18,8 +18,10 @@ DATA.md, with a fixed seed:
   never clips of a training language.
 - **music**: Warzone 2100 (Opus, 48 kHz stereo, GPL-2/CC-BY-SA) and Battle for Wesnoth (Vorbis,
   GPL-2) soundtracks, one ``--music-seconds`` excerpt per track from a seeded offset.
-- **midi**: OpenTTD OpenMSX and Planet Blupi MIDI files rendered through FluidSynth with the
-  TimGM6mb sampled-instrument bank (GPL-2), trailing silence trimmed.
+- **midi**: OpenTTD OpenMSX and Planet Blupi MIDI files rendered with the TimGM6mb
+  sampled-instrument bank (GPL-2) by ``midirenderer`` (a SoundFont synthesizer in a pip wheel,
+  no program to install), trailing silence trimmed. Until 2026-12-08 they were rendered by the
+  FluidSynth program (the shipped ``seanet_cpu_16khz.speech_music`` trained on those renders).
 
 Music and MIDI validation holds out whole *tracks* (every ``--val-every``-th track in a seeded
 order). Files that cannot be decoded are listed in the manifest under ``skipped`` with the
@@ -30,13 +32,10 @@ from __future__ import annotations
 
 import argparse
 import glob
+import io
 import json
-import os
 import random
-import shutil
-import subprocess
 import sys
-import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -62,14 +61,13 @@ LICENSES = {
     "planetblupi": "GPL-3.0 (Planet Blupi), rendered with TimGM6mb (GPL-2.0)",
 }
 DEFAULT_VAL_LANGUAGES = ("lt", "nl", "ml")
-#: Debian package -> what ``build`` needs from it (a glob of source files, a file or a program).
+#: Debian package -> what ``build`` needs from it (a glob of source files, or a file).
 PACKAGES = {
     "tuxpaint-stamps-default": TUXPAINT,
     "warzone2100-music": WARZONE,
     "wesnoth-1.16-music": WESNOTH,
 }
 MIDI_PACKAGES = {
-    "fluidsynth": "fluidsynth",  # the program, looked up on PATH
     "timgm6mb-soundfont": SOUNDFONT,
     "openttd-openmsx": MIDI[0],
     "planetblupi-music-midi": MIDI[1],
@@ -86,14 +84,7 @@ def missing_packages(*, midi: bool = True) -> dict[str, str]:
     """``{package: what is missing}`` for the packages ``build`` needs (empty when all there)."""
     missing = {}
     for package, need in {**PACKAGES, **(MIDI_PACKAGES if midi else {})}.items():
-        if "/" not in need:
-            # The only program: FluidSynth renders the MIDI part of this optional real-data
-            # corpus (no pip wheel bundles a synthesizer with a General MIDI soundfont). Only
-            # `python -m zoo.data.audio_corpus build` asks; tests, demos and the eval runners
-            # never need it (tests/reliability/test_no_system_binaries.py checks that).
-            if shutil.which(need) is None:
-                missing[package] = f"program {need!r} not on PATH"
-        elif not glob.glob(need, recursive=True):
+        if not glob.glob(need, recursive=True):
             missing[package] = f"no {need}"
     return missing
 
@@ -138,13 +129,12 @@ def _plan(
 
 
 def _render_midi(path: str, sample_rate: int) -> torch.Tensor:
-    with tempfile.TemporaryDirectory() as tmp:
-        wav = os.path.join(tmp, "out.wav")
-        cmd = ["fluidsynth", "-ni", "-q", "-F", wav, "-r", str(sample_rate), "-g", "0.6"]
-        subprocess.run([*cmd, SOUNDFONT, path], check=True, capture_output=True, timeout=600)
-        data, sr = sf.read(wav, dtype="float32", always_2d=True)
+    import midirenderer
+
+    wav = midirenderer.render_wave_from(Path(SOUNDFONT).read_bytes(), Path(path).read_bytes())
+    data, sr = sf.read(io.BytesIO(wav), dtype="float32", always_2d=True)
     x = resample(torch.from_numpy(data.T.copy()).mean(0, keepdim=True), sr, sample_rate)
-    # Trim trailing silence (FluidSynth renders the reverb tail and then zeros).
+    # Trim trailing silence (the synthesizer renders the reverb tail and then zeros).
     loud = (x.abs() > 1e-3).nonzero()
     return x[:, : int(loud[-1, 1]) + 1] if len(loud) else x[:, :0]
 
@@ -174,7 +164,7 @@ def _process(job: tuple[Item, str, int, float, int]) -> tuple[Item, str | None]:
         item.out = rel.as_posix()
         item.seconds = round(x.shape[-1] / sample_rate, 3)
         return item, None
-    except (ValueError, subprocess.SubprocessError, OSError) as err:
+    except (ValueError, RuntimeError, OSError) as err:
         return item, f"{type(err).__name__}: {err}"
 
 
