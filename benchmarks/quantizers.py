@@ -600,8 +600,8 @@ def markdown(results: dict) -> str:
     text = "\n".join(lines) + "\n"
     if results.get("gemm"):
         text += (
-            "\n| threads | code | GEMM peak (MKL mm / oneDNN) | VQ search, K=1024 | VQ search, K=16384 "
-            "| LFQ d14 entropy, fwd + bwd |\n|---:|---|---:|---:|---:|---:|\n"
+            "\n| threads | code | GEMM peak (MKL mm / oneDNN) | VQ search, K=1024 "
+            "| VQ search, K=16384 | LFQ d14 entropy, fwd + bwd |\n|---:|---|---:|---:|---:|---:|\n"
         )
         for g in results["gemm"]:
             mkl, dnn = g.get("peak_mkl_gflops"), g.get("peak_onednn_gflops")

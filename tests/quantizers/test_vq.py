@@ -10,8 +10,8 @@ import torch
 import torch.multiprocessing as mp
 import vector_quantize_pytorch as vqp
 
-from zoo.quantizers import create_quantizer
 from zoo.layers import prepacked
+from zoo.quantizers import create_quantizer
 from zoo.quantizers import vq as vq_module
 from zoo.quantizers.vq import VQ
 

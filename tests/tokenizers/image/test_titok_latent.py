@@ -68,12 +68,15 @@ def test_train_pixel_decoder_moves_the_2d_decoder_but_never_the_grid():
     module = TokenizerModule(tokenizer="titok_latent_test",
                              tokenizer_args={"train_pixel_decoder": True}, ema={"decay": 0.0},
                              adversarial={"weight": 0.0})  # fmt: skip
-    module.trainer = lightning.Trainer(max_steps=10, logger=False, enable_checkpointing=False,
-                                       enable_progress_bar=False, enable_model_summary=False)  # fmt: skip
+    module.trainer = lightning.Trainer(
+        max_steps=10, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        enable_model_summary=False,
+    )
     tok = module.tokenizer
     decoder = ("pixel.decoder.", "pixel.post_quant_conv.")
     trainable = {n for n, p in tok.named_parameters() if p.requires_grad}
-    assert trainable == {n for n, _ in tok.named_parameters() if n.startswith(decoder + ("latent.",))}
+    moving = decoder + ("latent.",)
+    assert trainable == {n for n, _ in tok.named_parameters() if n.startswith(moving)}
     (opt,), _ = module.configure_optimizers()  # what train.py steps
     assert sum(p.numel() for g in opt.param_groups for p in g["params"]) == sum(
         p.numel() for p in tok.parameters() if p.requires_grad

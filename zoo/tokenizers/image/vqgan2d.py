@@ -532,8 +532,9 @@ register_pretrained(
         resolution=128,
         notes=(
             "CPU-scale 2D default, three stages: configs/image/vqgan_cpu_f8_recon.yaml (L1, "
-            "2000 steps x 16 crops of 64 px, 35 photos), then configs/image/vqgan_cpu_f8_usage.yaml "
-            "(init from stage 1, FSQ level-usage loss 0.1, 2200 steps, 55 photos), then "
+            "2000 steps x 16 crops of 64 px, 35 photos), then "
+            "configs/image/vqgan_cpu_f8_usage.yaml (init from stage 1, FSQ level-usage loss "
+            "0.1, 2200 steps, 55 photos), then "
             "configs/image/vqgan_cpu_f8_more.yaml (2400 more steps at peak lr 2e-4, 20 min); no "
             "discriminator; 2 CPU cores; EMA weights. 16 bits per 8 x 8 pixels = 0.25 bpp "
             "at any size. Validated on the bundled scikit-image / matplotlib photos; "
