@@ -11,6 +11,9 @@ import zoo
 from zoo.layers import prepacked
 from zoo.layers.streaming import StreamableConv1d, StreamableConvTranspose1d
 
+# The prepacked ops are a feature of the torch build, not a package we can declare: x86-64
+# wheels (CI, this machine) have them, some other builds do not, and there the plain path runs
+# (test_without_onednn_decoders_use_the_plain_op covers it on every build).
 needs_onednn = pytest.mark.skipif(
     not prepacked.AVAILABLE, reason="this PyTorch build has no oneDNN prepacked convolutions"
 )
