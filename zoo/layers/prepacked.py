@@ -47,20 +47,43 @@ AVAILABLE = bool(
 )
 
 
-def applies(module: nn.Module, x: Tensor, *weights: Tensor | None, dims: int = 3) -> bool:
-    """Whether the prepacked path can run ``module`` on ``x`` with these weights (see the
-    module docstring); ``dims``: the input rank the op takes (0: any rank >= 2)."""
+def runs_on(x: Tensor, *weights: Tensor | None, dims: int = 0) -> bool:
+    """Whether oneDNN's ops can take ``x`` and these weights: a oneDNN build, CPU, float32,
+    non-empty; ``dims``: the input rank the op takes (0: any rank >= 2)."""
     return (
         AVAILABLE
-        and not module.training
-        and not torch.is_grad_enabled()
         and x.device.type == "cpu"
         and x.dtype == torch.float32
         and (x.dim() == dims if dims else x.dim() >= 2)
         and x.numel() > 0
-        # Inference tensors have no version counter, so a cache could not see them change.
-        and all(w is None or (w.dtype == torch.float32 and not w.is_inference()) for w in weights)
+        and all(w is None or w.dtype == torch.float32 for w in weights)
     )
+
+
+def applies(module: nn.Module, x: Tensor, *weights: Tensor | None, dims: int = 3) -> bool:
+    """Whether the cached prepacked path can run ``module`` on ``x`` with these weights (see
+    the module docstring): :func:`runs_on`, at inference, with weights a cache can follow."""
+    return (
+        not module.training
+        and not torch.is_grad_enabled()
+        and runs_on(x, *weights, dims=dims)
+        # Inference tensors have no version counter, so a cache could not see them change.
+        and not any(w is not None and w.is_inference() for w in weights)
+    )
+
+
+def pack_linear(weight: Tensor, rows: int) -> Tensor:
+    """``weight`` ``(out, in)`` in oneDNN's layout for products with ``rows``-row inputs."""
+    return _ops._reorder_linear_weight(weight, max(1, rows))
+
+
+def packed_linear(
+    x: Tensor, packed: Tensor, bias: Tensor | None, *, gelu: bool = False
+) -> Tensor:
+    """``x @ W^T + bias`` (then exact GELU when ``gelu``) for ``packed`` = :func:`pack_linear`."""
+    if gelu:
+        return _ops._linear_pointwise(x, packed, bias, "gelu", [], "none")
+    return _ops._linear_pointwise(x, packed, bias, "none", [], "")
 
 
 def _packed(module: nn.Module, weight: Tensor, key: tuple, pack, *also: Tensor | None) -> Any:
@@ -172,13 +195,10 @@ def linear(
         w, b = weight, bias
         if scale is not None:
             w, b = w * scale[:, None], None if b is None else b * scale
-        return _ops._reorder_linear_weight(w, max(1, x.numel() // x.shape[-1])), b
+        return pack_linear(w, x.numel() // x.shape[-1]), b
 
     def op(packed: tuple[Tensor, Tensor | None]) -> Tensor:
-        w, b = packed
-        if gelu:
-            return _ops._linear_pointwise(x, w, b, "gelu", [], "none")
-        return _ops._linear_pointwise(x, w, b, "none", [], "")
+        return packed_linear(x, *packed, gelu=gelu)
 
     def plain() -> Tensor:
         y = F.linear(x, weight, bias)

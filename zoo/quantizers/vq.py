@@ -79,52 +79,8 @@ def _distance_blocks(n: int, k: int, budget: int, min_rows: int) -> tuple[int, i
     return rows, max(1, budget // rows)
 
 
-def _onednn_applies(x: Tensor, codebook: Tensor) -> bool:
-    """Whether the nearest-neighbour search runs on oneDNN's GEMM (CPU float32 with a oneDNN
-    build: :mod:`zoo.layers.prepacked`)."""
-    return (
-        prepacked.AVAILABLE
-        and x.device.type == "cpu"
-        and x.dtype == codebook.dtype == torch.float32
-        and not x.requires_grad
-    )
-
-
-def _onednn_scores(x: Tensor, packed: Tensor, bias: Tensor | None) -> Tensor:
-    """``x @ E^T + bias`` for a codebook block ``E`` packed by ``_reorder_linear_weight``."""
-    return torch.ops.mkldnn._linear_pointwise(x, packed, bias, "none", [], "")
-
-
-def _nearest_onednn(
-    x: Tensor, codebook: Tensor, e_sq: Tensor | None, rows: int, cols: int
-) -> Tensor:
-    """:meth:`VQ._nearest` on oneDNN: each column block of the codebook packed once per call,
-    each distance block one GEMM with the bias fused: ``x E^T - ||E||^2 / 2`` (``-1/2`` times
-    the l2 score, exactly: a power of two), maximised; cosine: ``x E^T``. On this project's AMD
-    CPU oneDNN's GEMM is twice MKL's (which ``torch.addmm`` calls; it takes its AVX2 path
-    there). Ties go to the lowest index, as ``torch.max``."""
-    n, k = x.shape[0], codebook.shape[0]
-    ops = torch.ops.mkldnn
-    packed = []
-    for c0 in range(0, k, cols):
-        block = codebook[c0 : c0 + cols]
-        bias = None if e_sq is None else e_sq[c0 : c0 + cols].mul(-0.5)
-        packed.append((c0, ops._reorder_linear_weight(block, min(rows, n)), bias))
-    out = torch.empty(n, dtype=torch.long)
-    for r0 in range(0, n, rows):
-        chunk = x[r0 : r0 + rows]
-        best: Tensor | None = None
-        for c0, weight, bias in packed:
-            value, index = _onednn_scores(chunk, weight, bias).max(1)
-            if best is None:
-                best, out[r0 : r0 + chunk.shape[0]] = value, index
-                continue
-            better = value > best
-            best = torch.where(better, value, best)
-            out[r0 : r0 + chunk.shape[0]] = torch.where(
-                better, index + c0, out[r0 : r0 + chunk.shape[0]]
-            )
-    return out
+#: The oneDNN product of one distance block (a name of its own so tests can watch the blocks).
+_onednn_scores = prepacked.packed_linear
 
 
 @register_quantizer("vq")
@@ -353,20 +309,37 @@ class VQ(Quantizer):
         """Index of the nearest codeword for each row of ``x`` (``(N, d)``): int64 ``(N,)``.
 
         ``||x||^2`` is constant per row and does not change the argmin, so each block is one
-        fused ``addmm`` of ``||E||^2 - 2 x E^T`` followed by ``min``; for cosine distance both
-        sides have unit norm and the nearest codeword maximises ``x E^T`` (``mm`` then ``max``).
-        Blocks are :func:`_distance_blocks`; ties go to the lowest index, as ``argmin``.
+        product with a fused bias, ``x E^T - ||E||^2 / 2``, followed by ``max``; for cosine
+        distance both sides have unit norm and the nearest codeword maximises ``x E^T``. The
+        product is oneDNN's (:mod:`zoo.layers.prepacked`) on CPU float32, else ``addmm`` /
+        ``mm`` into a reused buffer. Blocks are :func:`_distance_blocks`; ties go to the lowest
+        index, as ``argmin``.
         """
         n, k = x.shape[0], codebook.shape[0]
         threads = torch.get_num_threads() if x.device.type == "cpu" else 1
         budget = self.max_distance_bytes * threads // x.element_size()
         rows, cols = _distance_blocks(n, k, budget, min_rows=_MIN_BLOCK_ROWS * threads)
-        l2 = self.distance == "l2"
-        cb_t = codebook.t()
-        e_sq = codebook.pow(2).sum(-1) if l2 else None
-        if _onednn_applies(x, codebook):
-            return _nearest_onednn(x, codebook, e_sq, rows, cols)
-        reduce = torch.min if l2 else torch.max
+        # Scores to maximise: x E^T - ||E||^2 / 2 for l2 (-1/2 times the distance, exactly: a
+        # power of two), x E^T for cosine.
+        bias = codebook.pow(2).sum(-1).mul_(-0.5) if self.distance == "l2" else None
+        if prepacked.runs_on(x, codebook, dims=2):
+            # oneDNN's GEMM with the bias fused (on this project's AMD CPU twice MKL's, which
+            # torch.addmm calls: MKL takes its AVX2 path there), each block packed once a call.
+            packed = {c0: prepacked.pack_linear(codebook[c0 : c0 + cols], min(rows, n))
+                      for c0 in range(0, k, cols)}  # fmt: skip
+
+            def scores(chunk: Tensor, c0: int, w: int, block: Tensor) -> Tensor:
+                b = None if bias is None else bias[c0 : c0 + w]
+                return _onednn_scores(chunk, packed[c0], b)
+
+        else:
+            cb_t = codebook.t()
+
+            def scores(chunk: Tensor, c0: int, w: int, block: Tensor) -> Tensor:
+                if bias is None:
+                    return torch.mm(chunk, cb_t[:, c0 : c0 + w], out=block)
+                return torch.addmm(bias[c0 : c0 + w], chunk, cb_t[:, c0 : c0 + w], out=block)
+
         out = torch.empty(n, dtype=torch.long, device=x.device)
         best = x.new_empty(min(rows, n))
         buf = x.new_empty(min(rows, n) * min(cols, k))
@@ -375,18 +348,12 @@ class VQ(Quantizer):
             m = chunk.shape[0]
             for c0 in range(0, k, cols):
                 w = min(cols, k - c0)
-                block = buf[: m * w].view(m, w)
-                if l2:
-                    torch.addmm(
-                        e_sq[c0 : c0 + w], chunk, cb_t[:, c0 : c0 + w], alpha=-2.0, out=block
-                    )
-                else:
-                    torch.mm(chunk, cb_t[:, c0 : c0 + w], out=block)
+                block = scores(chunk, c0, w, buf[: m * w].view(m, w))
                 if c0 == 0:
-                    reduce(block, 1, out=(best[:m], out[r0 : r0 + m]))
+                    torch.max(block, 1, out=(best[:m], out[r0 : r0 + m]))
                     continue
-                value, index = reduce(block, 1)
-                better = value < best[:m] if l2 else value > best[:m]
+                value, index = block.max(1)
+                better = value > best[:m]
                 best[:m] = torch.where(better, value, best[:m])
                 out[r0 : r0 + m] = torch.where(better, index + c0, out[r0 : r0 + m])
         return out
