@@ -149,7 +149,10 @@ def get_pretrained_cfg(name: str) -> tuple[str, PretrainedCfg]:
         tag = next(iter(tags))
     if tag not in tags:
         known = ", ".join(f"{arch}.{t}" for t in tags) or "none"
-        raise ValueError(f"tokenizer {arch!r} has no weights tagged {tag!r}; registered: {known}.")
+        raise ValueError(
+            f"{arch}.{tag!s}: tokenizer {arch!r} has no weights tagged {tag!r}; registered: "
+            f"{known}."
+        )
     return tag, tags[tag]
 
 
